@@ -1,0 +1,513 @@
+/*
+ * libnoxrunner — an asynchronous client for NoxRunner sandbox backends.
+ *
+ * Model (read this first):
+ *
+ *  - A client (nox_client_t) is bound to one caller-supplied uv_loop_t and is
+ *    used from that loop's thread only. It is opaque; make it with
+ *    nox_client_new() and end it with nox_client_close().
+ *
+ *  - Every operation (nox_health, nox_create, nox_exec, ...) either returns a
+ *    negative error code at once, in which case its callback never runs, or
+ *    returns 0 and later calls its callback exactly once, always from the loop
+ *    and never from inside the call that started it.
+ *
+ *  - An operation is represented by a request (nox_req_t). The library owns
+ *    it: the handle stays valid from the starting call until its callback
+ *    returns, and not a moment longer. Pass NULL as the out-parameter when you
+ *    never need to cancel or inspect it.
+ *
+ *  - A callback receives (req, status, result). status is 0 or a negative
+ *    NOX_E* code. The result is borrowed: it and everything it points to live
+ *    until the callback returns. Copy what you keep.
+ *
+ *  - nox_req_cancel() and nox_client_close() still complete every request,
+ *    with NOX_ECANCELED and NOX_ECLOSING respectively.
+ *
+ *  - The library installs no signal handlers and keeps no global state. It
+ *    needs libcurl's global initialisation, which is the application's job or
+ *    done explicitly with nox_library_init().
+ *
+ * Strings passed in are copied before the starting call returns, unless a
+ * comment says otherwise.
+ */
+#ifndef NOXRUNNER_H
+#define NOXRUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "noxrunner/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The error table: XX(name, value, message). It generates the nox_errno_t
+ * enum, nox_strerror() and nox_err_name(). Values never change once
+ * released; new codes are appended.
+ */
+#define NOX_ERRNO_MAP(XX)                                                      \
+  XX(EINVAL, -1, "invalid argument")                                         \
+  XX(ENOMEM, -2, "out of memory")                                            \
+  XX(ECANCELED, -3, "request canceled")                                      \
+  XX(ECLOSING, -4, "client is closing")                                      \
+  XX(ETIMEDOUT, -5, "operation timed out")                                   \
+  XX(ECONNECT, -6, "could not connect to the backend")                       \
+  XX(ERESOLVE, -7, "could not resolve the backend host")                     \
+  XX(ETRANSPORT, -8, "connection failed during the transfer")                \
+  XX(ETLS, -9, "TLS error")                                                  \
+  XX(EHTTP, -10, "backend answered with an HTTP error")                      \
+  XX(EAUTH, -11, "backend refused the credentials")                          \
+  XX(ENOTFOUND, -12, "sandbox or path not found")                            \
+  XX(EUNAVAIL, -13, "backend or sandbox unavailable")                        \
+  XX(EPROTO, -14, "malformed response from the backend")                     \
+  XX(ETOOBIG, -15, "response exceeds the configured limit")                  \
+  XX(EARCHIVE, -16, "archive error")                                         \
+  XX(EUSER, -17, "aborted by a user callback")                               \
+  XX(ERECURSE, -18, "call not allowed from a callback on the same loop")     \
+  XX(EBADSHELL, -19, "unsupported shell (only sh and bash)")                 \
+  XX(EUNSUPPORTED, -20, "unsupported base URL")                              \
+  XX(EIO, -21, "local I/O error")                                            \
+  XX(EALREADY, -22, "request already completing")                            \
+  XX(EINTERNAL, -23, "internal error")
+
+/** Error codes. 0 is success; every error is negative. */
+typedef enum {
+  NOX_OK = 0,
+#define NOX__ERRNO_GEN(name, value, msg) NOX_##name = (value),
+  NOX_ERRNO_MAP(NOX__ERRNO_GEN)
+#undef NOX__ERRNO_GEN
+  NOX__ERRNO_LAST_UNUSED = -1000
+} nox_errno_t;
+
+/**
+ * A human-readable message for an error code ("success" for 0, "unknown
+ * error" for a value outside the table). Returns a static string.
+ */
+NOX_EXTERN const char *nox_strerror(int err);
+
+/**
+ * The symbolic name of an error code ("NOX_ENOTFOUND"; "NOX_OK" for 0,
+ * "NOX_UNKNOWN" outside the table). Returns a static string.
+ */
+NOX_EXTERN const char *nox_err_name(int err);
+
+/**
+ * Detail about why one request failed. Owned by the request: valid while the
+ * request is (that is, until its callback returns).
+ */
+typedef struct nox_error {
+  /** The request's status: 0 or a NOX_E* code. */
+  int code;
+  /** The HTTP status of the last response, or 0 if none was received. */
+  long http_status;
+  /** The libcurl CURLcode of the last attempt, 0 if none or not HTTP. */
+  int curl_code;
+  /**
+   * The most specific message known: the server's error text ("error"
+   * field of a JSON body, or the plain-text body), curl's error buffer, or
+   * the library's own explanation. Always NUL-terminated; "" if none.
+   */
+  char message[256];
+} nox_error_t;
+
+/* ------------------------------------------------------------------------ */
+/* Library                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Initialises libcurl's global state (curl_global_init(CURL_GLOBAL_DEFAULT)).
+ * Call it once, before any client is made and before any other thread runs,
+ * unless the application initialises libcurl itself. Not thread-safe.
+ * Returns 0 or NOX_EINTERNAL.
+ */
+NOX_EXTERN int nox_library_init(void);
+
+/** Undoes nox_library_init(). Call it once, after every client is gone. */
+NOX_EXTERN void nox_library_cleanup(void);
+
+/** Frees memory the library handed to the caller (see nox_sync_download). */
+NOX_EXTERN void nox_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nox_client_s nox_client_t;
+typedef struct nox_req_s nox_req_t;
+
+/** How the local backend isolates commands. */
+typedef enum {
+  /** bubblewrap when it is installed and usable, else none (with a warning). */
+  NOX_ISOLATION_AUTO = 0,
+  /** bubblewrap, or fail with NOX_EUNSUPPORTED when it is not usable. */
+  NOX_ISOLATION_BWRAP = 1,
+  /** Run commands directly on the host, in the sandbox directory. */
+  NOX_ISOLATION_NONE = 2
+} nox_isolation_t;
+
+/** HTTP versions the HTTP backend may use. */
+typedef enum {
+  /** HTTP/2 over TLS when the server offers it, HTTP/1.1 otherwise. */
+  NOX_HTTP_AUTO = 0,
+  /** Always HTTP/1.1. */
+  NOX_HTTP_1_1 = 1,
+  /** HTTP/2, with prior knowledge over cleartext http:// URLs. */
+  NOX_HTTP_2 = 2
+} nox_http_version_t;
+
+#define NOX_CLIENT_OPTIONS_VERSION 1
+
+/**
+ * Client options. Initialise with NOX_CLIENT_OPTIONS_INIT, then set fields.
+ * A zero numeric field means "the default". Every string is copied by
+ * nox_client_new(); the struct may be freed as soon as it returns.
+ */
+typedef struct nox_client_options {
+  unsigned version; /**< NOX_CLIENT_OPTIONS_VERSION */
+  /**
+   * Where the backend is: "http://host:port[/prefix]" or "https://..." for
+   * the HTTP backend; "local:" (a root under $TMPDIR) or "local:///dir" for
+   * the in-process local backend. NULL means "http://127.0.0.1:8080".
+   */
+  const char *base_url;
+  /** Bearer token sent as "Authorization: Bearer TOKEN", or NULL. */
+  const char *token;
+  /** User-Agent header; NULL means "libnoxrunner/VERSION". */
+  const char *user_agent;
+  /** Connect timeout in ms (default 10000). */
+  uint32_t connect_timeout_ms;
+  /**
+   * Deadline in ms for one attempt of health, create, touch and delete
+   * (default 30000). For uploads and downloads it is the longest time the
+   * transfer may stall without moving a byte. exec uses its own deadline:
+   * its timeoutSeconds plus exec_grace_ms.
+   */
+  uint32_t request_timeout_ms;
+  /** Added to an exec's timeoutSeconds to make its HTTP deadline (default 30000). */
+  uint32_t exec_grace_ms;
+  /** Most connections open at once, over all hosts (default 64). */
+  uint32_t max_connections;
+  /** Most connections to one host (default: max_connections). */
+  uint32_t max_host_connections;
+  /**
+   * Most transfers handed to libcurl at once; the rest wait in a FIFO queue
+   * without a socket or a curl handle (default: max_connections, or
+   * 16 x max_connections with NOX_HTTP_2).
+   */
+  uint32_t max_transfers;
+  /** Largest response body accepted, in bytes (default 64 MiB). */
+  size_t max_body_bytes;
+  /**
+   * Most retries of one request (default 3; NOX_RETRIES_NONE for none).
+   * Only idempotent requests (health, create, touch, download, delete) are
+   * retried on connection failures and 502/503/504; exec and upload only
+   * when the connection was refused, so the request never reached the
+   * server.
+   */
+  uint32_t max_retries;
+  /** First backoff delay in ms (default 200); doubles, with jitter. */
+  uint32_t retry_base_ms;
+  /** Longest backoff delay and the cap on Retry-After in ms (default 10000). */
+  uint32_t retry_max_ms;
+  /** One of nox_http_version_t (default NOX_HTTP_AUTO). */
+  int http_version;
+  /** Local backend: one of nox_isolation_t (default NOX_ISOLATION_AUTO). */
+  int isolation;
+  /** Local backend: cap on each of stdout and stderr in bytes (default 1 MiB). */
+  size_t max_output_bytes;
+  /** Local backend: how often expired sandboxes are reaped, in ms (default 10000). */
+  uint32_t reap_interval_ms;
+} nox_client_options_t;
+
+/** Use as max_retries to turn retries off (0 means "the default"). */
+#define NOX_RETRIES_NONE UINT32_MAX
+
+#define NOX_CLIENT_OPTIONS_INIT                                                \
+  { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0 }
+
+/** Called once when nox_client_close() has finished; data is the caller's. */
+typedef void (*nox_close_cb)(void *data);
+
+/**
+ * Makes a client bound to loop. opts may be NULL for the defaults.
+ *
+ * On success *out is the client, owned by the caller until it is passed to
+ * nox_client_close(). The loop must outlive the client: run it until the
+ * close callback has fired. Returns 0, NOX_EINVAL (bad option or version),
+ * NOX_EUNSUPPORTED (base_url scheme) or NOX_ENOMEM.
+ */
+NOX_EXTERN int nox_client_new(nox_client_t **out, uv_loop_t *loop,
+                              const nox_client_options_t *opts);
+
+/**
+ * Closes the client. Every request not yet completed is completed with
+ * NOX_ECLOSING (its callback runs, from the loop); then every uv handle the
+ * client owns is closed, cb(data) runs (cb may be NULL) and the memory is
+ * freed. May be called from inside any callback of this client. After this
+ * call, starting operations on the client fails with NOX_ECLOSING.
+ * Returns 0, or NOX_ECLOSING if the client is already closing.
+ */
+NOX_EXTERN int nox_client_close(nox_client_t *client, nox_close_cb cb,
+                                void *data);
+
+/** The loop the client is bound to. */
+NOX_EXTERN uv_loop_t *nox_client_loop(const nox_client_t *client);
+
+/** Number of requests started and not yet completed. */
+NOX_EXTERN size_t nox_client_pending(const nox_client_t *client);
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Cancels a request. Its callback still runs once, later, with NOX_ECANCELED.
+ * Returns 0, or NOX_EALREADY when the request's outcome is already decided
+ * and its callback is about to run or running. req must be a live handle
+ * (its callback has not returned).
+ */
+NOX_EXTERN int nox_req_cancel(nox_req_t *req);
+
+/** The user pointer given when the request was started. */
+NOX_EXTERN void *nox_req_data(const nox_req_t *req);
+
+/** The client that started the request. */
+NOX_EXTERN nox_client_t *nox_req_client(const nox_req_t *req);
+
+/**
+ * Failure detail (HTTP status, server message, curl code). Borrowed from the
+ * request; valid until its callback returns.
+ */
+NOX_EXTERN const nox_error_t *nox_req_error(const nox_req_t *req);
+
+/** How many times the request was sent (1 + retries; 0 if never sent). */
+NOX_EXTERN unsigned nox_req_attempts(const nox_req_t *req);
+
+/** Completion callback of operations that return no data. */
+typedef void (*nox_req_cb)(nox_req_t *req, int status);
+
+/**
+ * Receives bytes as they arrive (downloads). buf is borrowed for the call.
+ * Return 0 to go on, anything else to abort the request with NOX_EUSER. The
+ * callback runs on the loop thread; it may cancel the request or close the
+ * client, and it may start other requests.
+ */
+typedef int (*nox_data_cb)(nox_req_t *req, const char *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Operations                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Common rules for every nox_<operation>() below:
+ *  - out: receives the request handle if not NULL (valid until the callback
+ *    returns); client: the client; session_id: any non-empty string of up to
+ *    1024 bytes, percent-encoded on the wire; cb: required; data: stored on
+ *    the request, read with nox_req_data().
+ *  - Returns 0 (the callback will run exactly once) or an error at once (the
+ *    callback never runs): NOX_EINVAL, NOX_ENOMEM, NOX_ECLOSING.
+ *  - Errors given to callbacks: NOX_ECANCELED, NOX_ECLOSING, NOX_ETIMEDOUT,
+ *    NOX_ECONNECT, NOX_ERESOLVE, NOX_ETRANSPORT, NOX_ETLS, NOX_EAUTH (401,
+ *    403), NOX_ENOTFOUND (404), NOX_EUNAVAIL (503), NOX_EHTTP (other
+ *    non-2xx; see nox_req_error()), NOX_EPROTO, NOX_ETOOBIG.
+ */
+
+/** GET /healthz. Succeeds on a 2xx answer. */
+NOX_EXTERN int nox_health(nox_req_t **out, nox_client_t *client,
+                          nox_req_cb cb, void *data);
+
+#define NOX_CREATE_OPTIONS_VERSION 1
+
+/** Options of nox_create(). Strings may be NULL (not sent). */
+typedef struct nox_create_options {
+  unsigned version;            /**< NOX_CREATE_OPTIONS_VERSION */
+  uint32_t ttl_seconds;        /**< default 900 */
+  const char *image;           /**< container image, backend-defined */
+  const char *cpu_limit;       /**< e.g. "1" or "500m" */
+  const char *memory_limit;    /**< e.g. "512Mi" */
+  const char *ephemeral_storage_limit; /**< e.g. "1Gi" */
+} nox_create_options_t;
+
+#define NOX_CREATE_OPTIONS_INIT                                                \
+  { NOX_CREATE_OPTIONS_VERSION, 900, NULL, NULL, NULL, NULL }
+
+/** What the backend said about a sandbox it created. Borrowed. */
+typedef struct nox_sandbox_info {
+  const char *pod_name;   /**< "" when the backend sent none */
+  const char *expires_at; /**< ISO-8601 as sent; "" when none */
+  /** expires_at in seconds since the epoch, or -1 if absent or unparsable. */
+  int64_t expires_at_unix;
+} nox_sandbox_info_t;
+
+typedef void (*nox_create_cb)(nox_req_t *req, int status,
+                              const nox_sandbox_info_t *info);
+
+/**
+ * PUT /v1/sandboxes/{id}: creates the sandbox, or ensures it exists.
+ * opts may be NULL for the defaults. info is NULL unless status is 0.
+ */
+NOX_EXTERN int nox_create(nox_req_t **out, nox_client_t *client,
+                          const char *session_id,
+                          const nox_create_options_t *opts, nox_create_cb cb,
+                          void *data);
+
+/** POST /v1/sandboxes/{id}/touch: resets the TTL. 200 and 204 both succeed. */
+NOX_EXTERN int nox_touch(nox_req_t **out, nox_client_t *client,
+                         const char *session_id, nox_req_cb cb, void *data);
+
+/**
+ * DELETE /v1/sandboxes/{id}. 200 and 204 succeed; 404 gives NOX_ENOTFOUND,
+ * which callers that only want the sandbox gone may treat as success.
+ */
+NOX_EXTERN int nox_delete(nox_req_t **out, nox_client_t *client,
+                          const char *session_id, nox_req_cb cb, void *data);
+
+#define NOX_EXEC_OPTIONS_VERSION 1
+
+/** Options of nox_exec() and nox_exec_shell(). */
+typedef struct nox_exec_options {
+  unsigned version;    /**< NOX_EXEC_OPTIONS_VERSION */
+  const char *workdir; /**< NULL means "/workspace" */
+  /** NULL-terminated array of "NAME=value" strings, or NULL. */
+  const char *const *env;
+  /** The command's own time limit on the backend (default 30). */
+  uint32_t timeout_seconds;
+} nox_exec_options_t;
+
+#define NOX_EXEC_OPTIONS_INIT { NOX_EXEC_OPTIONS_VERSION, NULL, NULL, 30 }
+
+/**
+ * The outcome of a command. Borrowed. out and err are binary-safe: use the
+ * lengths; both are also NUL-terminated for convenience.
+ */
+typedef struct nox_exec_result {
+  int exit_code;       /**< 124: timed out, 127: program not found */
+  int64_t duration_ms; /**< as reported by the backend, -1 if absent */
+  const char *out;     /**< the command's stdout */
+  size_t out_len;
+  const char *err;     /**< the command's stderr */
+  size_t err_len;
+} nox_exec_result_t;
+
+typedef void (*nox_exec_cb)(nox_req_t *req, int status,
+                            const nox_exec_result_t *result);
+
+/**
+ * POST /v1/sandboxes/{id}/exec. argv is a NULL-terminated array with at
+ * least one element; strings must be valid UTF-8. opts may be NULL. A
+ * non-zero exit code is not an error: status is 0 and result->exit_code
+ * tells. result is NULL unless status is 0. The HTTP deadline is
+ * timeout_seconds plus the client's exec_grace_ms.
+ */
+NOX_EXTERN int nox_exec(nox_req_t **out, nox_client_t *client,
+                        const char *session_id, const char *const argv[],
+                        const nox_exec_options_t *opts, nox_exec_cb cb,
+                        void *data);
+
+/**
+ * Runs script with `shell -c script`. shell is "sh", "bash" or NULL (sh);
+ * any other gives NOX_EBADSHELL at once.
+ */
+NOX_EXTERN int nox_exec_shell(nox_req_t **out, nox_client_t *client,
+                              const char *session_id, const char *shell,
+                              const char *script,
+                              const nox_exec_options_t *opts, nox_exec_cb cb,
+                              void *data);
+
+/** One in-memory file to upload. */
+typedef struct nox_file {
+  /** Relative path inside the destination ("dir/a.txt"); no "..", not absolute. */
+  const char *path;
+  const void *data; /**< may be NULL when len is 0 */
+  size_t len;
+  unsigned mode; /**< permission bits; 0 means 0644 */
+} nox_file_t;
+
+#define NOX_UPLOAD_OPTIONS_VERSION 1
+
+/**
+ * Options of nox_upload(). Give either files (packed into a gzip tar by the
+ * library) or archive (a ready tar or tar.gz, sent as is), not both.
+ */
+typedef struct nox_upload_options {
+  unsigned version;        /**< NOX_UPLOAD_OPTIONS_VERSION */
+  const char *dest;        /**< NULL means "/workspace" */
+  const nox_file_t *files; /**< copied before nox_upload() returns */
+  size_t nfiles;
+  const void *archive;     /**< copied before nox_upload() returns */
+  size_t archive_len;
+} nox_upload_options_t;
+
+#define NOX_UPLOAD_OPTIONS_INIT                                                \
+  { NOX_UPLOAD_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0 }
+
+/**
+ * POST /v1/sandboxes/{id}/files/upload?dest=DEST with a tar.gz body.
+ * Immediate errors also include NOX_EARCHIVE (a file could not be packed).
+ */
+NOX_EXTERN int nox_upload(nox_req_t **out, nox_client_t *client,
+                          const char *session_id,
+                          const nox_upload_options_t *opts, nox_req_cb cb,
+                          void *data);
+
+#define NOX_DOWNLOAD_OPTIONS_VERSION 1
+
+/** Options of nox_download(). */
+typedef struct nox_download_options {
+  unsigned version; /**< NOX_DOWNLOAD_OPTIONS_VERSION */
+  const char *src;  /**< NULL means "/workspace" */
+} nox_download_options_t;
+
+#define NOX_DOWNLOAD_OPTIONS_INIT { NOX_DOWNLOAD_OPTIONS_VERSION, NULL }
+
+/**
+ * GET /v1/sandboxes/{id}/files/download?src=SRC. The archive's raw bytes
+ * (normally tar.gz) go to on_data as they arrive, then cb runs once. A
+ * retry after a failure is made only if on_data has not been called yet,
+ * so the bytes it sees are never repeated. The body size is not capped by
+ * max_body_bytes (it streams); a stall longer than request_timeout_ms ends
+ * it with NOX_ETIMEDOUT.
+ */
+NOX_EXTERN int nox_download(nox_req_t **out, nox_client_t *client,
+                            const char *session_id,
+                            const nox_download_options_t *opts,
+                            nox_data_cb on_data, nox_req_cb cb, void *data);
+
+#define NOX_WAIT_OPTIONS_VERSION 1
+
+/** Options of nox_wait_ready(). */
+typedef struct nox_wait_options {
+  unsigned version;     /**< NOX_WAIT_OPTIONS_VERSION */
+  uint32_t timeout_ms;  /**< overall deadline (default 30000) */
+  uint32_t interval_ms; /**< pause between probes (default 2000) */
+} nox_wait_options_t;
+
+#define NOX_WAIT_OPTIONS_INIT { NOX_WAIT_OPTIONS_VERSION, 30000, 2000 }
+
+/**
+ * Polls the sandbox with `echo ready` until it answers with exit code 0
+ * (status 0) or the deadline passes (NOX_ETIMEDOUT). Probes that fail with
+ * NOX_EUNAVAIL, a connection error, a timeout or a 5xx are retried after
+ * interval_ms; any other error ends the wait with that error. The waits run
+ * on a uv timer; nothing blocks.
+ */
+NOX_EXTERN int nox_wait_ready(nox_req_t **out, nox_client_t *client,
+                              const char *session_id,
+                              const nox_wait_options_t *opts, nox_req_cb cb,
+                              void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NOXRUNNER_H */

@@ -1,0 +1,209 @@
+/*
+ * Internals shared by the client core and the backends. Nothing here is
+ * exported; every name is nox__-prefixed.
+ */
+#ifndef NOX_INTERNAL_H
+#define NOX_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "noxrunner.h"
+#include "list.h"
+
+/* Defaults of nox_client_options_t. */
+#define NOX__DEFAULT_BASE_URL "http://127.0.0.1:8080"
+#define NOX__DEFAULT_CONNECT_TIMEOUT_MS 10000u
+#define NOX__DEFAULT_REQUEST_TIMEOUT_MS 30000u
+#define NOX__DEFAULT_EXEC_GRACE_MS 30000u
+#define NOX__DEFAULT_MAX_CONNECTIONS 64u
+#define NOX__DEFAULT_MAX_BODY_BYTES ((size_t)64 << 20)
+#define NOX__DEFAULT_MAX_RETRIES 3u
+#define NOX__DEFAULT_RETRY_BASE_MS 200u
+#define NOX__DEFAULT_RETRY_MAX_MS 10000u
+#define NOX__DEFAULT_MAX_OUTPUT_BYTES ((size_t)1 << 20)
+#define NOX__DEFAULT_REAP_INTERVAL_MS 10000u
+#define NOX__DEFAULT_TTL_SECONDS 900u
+#define NOX__DEFAULT_EXEC_TIMEOUT_S 30u
+#define NOX__DEFAULT_WORKDIR "/workspace"
+#define NOX__MAX_SESSION_ID 1024u
+
+typedef enum {
+  NOX__OP_HEALTH,
+  NOX__OP_CREATE,
+  NOX__OP_TOUCH,
+  NOX__OP_DELETE,
+  NOX__OP_EXEC,
+  NOX__OP_UPLOAD,
+  NOX__OP_DOWNLOAD,
+  NOX__OP_WAIT
+} nox__op_t;
+
+typedef enum {
+  NOX__REQ_NEW,     /* on client->start_q, the backend has not seen it */
+  NOX__REQ_RUNNING, /* owned by the backend (or the wait-ready poller) */
+  NOX__REQ_DONE     /* outcome decided, on client->done_q */
+} nox__req_state_t;
+
+/* A growable byte buffer, always NUL-terminated when non-empty. */
+typedef struct {
+  char *data;
+  size_t len;
+  size_t cap;
+} nox__buf_t;
+
+int nox__buf_append(nox__buf_t *b, const void *p, size_t n);
+void nox__buf_reset(nox__buf_t *b);
+
+/*
+ * One operation. The core owns the lifecycle; a backend keeps its own state
+ * in backend_data and fills the result fields before completing.
+ */
+struct nox_req_s {
+  nox_client_t *client;
+  nox__list_t node;    /* client->reqs: every live request */
+  nox__list_t qnode;   /* start_q / done_q / cancel_q / backend queues */
+  nox__op_t op;
+  nox__req_state_t state;
+  bool canceled;       /* nox_req_cancel() was called */
+  bool cancel_queued;  /* on client->cancel_q */
+  bool internal;       /* started by the library (wait-ready probes) */
+  int status;
+  unsigned attempts;
+  nox_error_t err;
+
+  void *data;
+  union {
+    nox_req_cb done;
+    nox_create_cb create;
+    nox_exec_cb exec;
+  } cb;
+  nox_data_cb on_data;
+  /* Completion hook of an internal request, instead of a user callback. */
+  void (*internal_cb)(nox_req_t *req, int status);
+  void *parent; /* the wait-ready request of a probe, NULL when detached */
+
+  /* Parameters (owned copies). */
+  char *session_id;
+  char **argv;       /* NULL-terminated */
+  char **env;        /* NULL-terminated "K=V", or NULL */
+  char *workdir;
+  uint32_t timeout_seconds;
+  uint32_t ttl_seconds;
+  char *image, *cpu_limit, *memory_limit, *storage_limit;
+  char *path;        /* upload dest / download src */
+  nox__buf_t body;   /* upload: the tar(.gz) archive */
+  uint32_t wait_timeout_ms, wait_interval_ms;
+  uint64_t deadline_ms; /* wait-ready: uv_now() deadline */
+  nox_req_t *probe;     /* wait-ready: the probe in flight */
+
+  /* Results (owned; handed out borrowed). */
+  nox_sandbox_info_t info;
+  nox_exec_result_t result;
+  nox__buf_t out, errbuf, pod_name, expires_at;
+  bool have_exit_code;
+  bool delivered_data; /* download: on_data has seen bytes */
+
+  /* A timer for retry backoff and wait-ready pauses, made on first use. */
+  uv_timer_t *timer;
+  void (*timer_cb)(nox_req_t *req);
+
+  void *backend_data;
+};
+
+/* The backend vtable: each backend implements these. */
+typedef struct nox__backend {
+  const char *name;
+  /* Make the backend's state for a client. opts already has defaults. */
+  int (*init)(nox_client_t *c);
+  /*
+   * Take over a request (state RUNNING). Called from the loop, never from
+   * inside the user's starting call. The backend completes it later with
+   * nox__req_complete(); it may complete it at once on error.
+   */
+  void (*start)(nox_req_t *req);
+  /*
+   * Stop work on a RUNNING request (cancel or close). The core completes it
+   * right after; the backend must forget it.
+   */
+  void (*abort)(nox_req_t *req);
+  /* Release the backend_data of a request before it is freed. */
+  void (*release)(nox_req_t *req);
+  /*
+   * Close the backend's handles; call nox__client_backend_closed(c) once
+   * every one of them has been closed. No request is live any more.
+   */
+  void (*close)(nox_client_t *c);
+} nox__backend_t;
+
+extern const nox__backend_t nox__http_backend;
+extern const nox__backend_t nox__local_backend;
+
+struct nox_client_s {
+  uv_loop_t *loop;
+  const nox__backend_t *backend;
+  void *backend_data;
+
+  /* Options with defaults applied and strings owned. */
+  nox_client_options_t opts;
+  char *base_url;   /* without trailing slash */
+  char *token;
+  char *user_agent;
+
+  nox__list_t reqs;     /* every live request */
+  size_t nreqs;
+  nox__list_t start_q;  /* NEW requests to hand to the backend */
+  nox__list_t cancel_q; /* RUNNING requests to abort */
+  nox__list_t done_q;   /* DONE requests whose callback must run */
+
+  uv_idle_t idle;       /* drains the queues outside every callback */
+  bool idle_active;
+  unsigned in_dispatch; /* depth of user callbacks running */
+
+  bool closing;
+  bool backend_closing;
+  nox_close_cb close_cb;
+  void *close_data;
+  uint64_t rng;         /* xorshift state for retry jitter */
+};
+
+/* Marks the request's outcome and queues its callback. Idempotent. */
+void nox__req_complete(nox_req_t *req, int status);
+
+/* Sets req->err.message with printf-style formatting (first one wins). */
+void nox__req_set_message(nox_req_t *req, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/*
+ * Runs cb(req) after ms on the request's own timer (made on first use).
+ * Returns 0 or NOX_ENOMEM.
+ */
+int nox__req_start_timer(nox_req_t *req, uint64_t ms,
+                         void (*cb)(nox_req_t *req));
+void nox__req_stop_timer(nox_req_t *req);
+
+/* Arms the idle handle so the queues are drained on the next loop turn. */
+void nox__client_wake(nox_client_t *c);
+
+/* Called by a backend when its close has finished. */
+void nox__client_backend_closed(nox_client_t *c);
+
+/* A uniform random number in [0, 1) from the client's generator. */
+double nox__client_random(nox_client_t *c);
+
+/* strdup that returns NULL for NULL. */
+char *nox__strdup(const char *s);
+
+/* Packs files into a gzip tar in memory (lib/tar/pack.c). */
+int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
+                        char *errmsg, size_t errlen);
+
+/* Parses "2025-01-01T00:00:00Z" (and +hh:mm offsets, fractions); -1 if bad. */
+int64_t nox__parse_iso8601(const char *s);
+
+#endif /* NOX_INTERNAL_H */
