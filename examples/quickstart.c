@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include <noxrunner.h>
 
 /* Everything the steps share; it reaches the callbacks as the user data. */

@@ -11,6 +11,8 @@
  */
 #include <stdio.h>
 
+#include <uv.h>
+
 #include <noxrunner.h>
 #include <noxrunner/sync.h>
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "noxrunner.h"
 #include "noxrunner/sync.h"
 
