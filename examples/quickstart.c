@@ -44,6 +44,19 @@ static double elapsed_ms(app_t *app) {
   return (double)(uv_hrtime() - app->step_start) / 1e6;
 }
 
+/* Prints a command's output indented under its step, ending the last line. */
+static void print_output(const char *out, size_t len) {
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    if (i == 0 || out[i - 1] == '\n')
+      fputs("  | ", stdout);
+    putchar(out[i]);
+  }
+  if (len != 0 && out[len - 1] != '\n')
+    putchar('\n');
+}
+
 static void step_done(app_t *app, const char *what) {
   printf("✓ %-28s %8.1f ms\n", what, elapsed_ms(app));
   app->step_start = uv_hrtime();
@@ -87,8 +100,8 @@ static void on_created(nox_req_t *req, int status,
   }
   app->created = 1;
   /* info is borrowed: read it here, copy what must outlive the callback. */
-  printf("  pod %s, expires %s\n", info->pod_name, info->expires_at);
   step_done(app, "create sandbox");
+  printf("  pod %s, expires %s\n", info->pod_name, info->expires_at);
 
   /* The library packs the files into a tar.gz; the array is copied. */
   up.files = &file;
@@ -132,8 +145,8 @@ static void on_exec(nox_req_t *req, int status,
     return;
   }
   /* out is pointer + length (binary-safe); it is also NUL-terminated. */
-  fwrite(result->out, 1, result->out_len, stdout);
   step_done(app, "exec cat hello.txt");
+  print_output(result->out, result->out_len);
 
   rc = nox_download(NULL, app->client, app->session, NULL, on_data,
                     on_downloaded, app);
@@ -158,8 +171,8 @@ static void on_downloaded(nox_req_t *req, int status) {
     fail(app, "download workspace", req, status);
     return;
   }
-  printf("  %zu bytes of tar.gz\n", app->downloaded);
   step_done(app, "download workspace");
+  printf("  %zu bytes of tar.gz\n", app->downloaded);
 
   rc = nox_delete(NULL, app->client, app->session, on_deleted, app);
   if (rc != 0) {

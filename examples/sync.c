@@ -22,6 +22,19 @@ static const char hello[] = "hello from libnoxrunner\n"
 
 static uint64_t step_start;
 
+/* Prints a command's output indented under its step, ending the last line. */
+static void print_output(const char *out, size_t len) {
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    if (i == 0 || out[i - 1] == '\n')
+      fputs("  | ", stdout);
+    putchar(out[i]);
+  }
+  if (len != 0 && out[len - 1] != '\n')
+    putchar('\n');
+}
+
 static void step_done(const char *what) {
   printf("✓ %-28s %8.1f ms\n", what, (double)(uv_hrtime() - step_start) / 1e6);
   step_start = uv_hrtime();
@@ -63,9 +76,9 @@ static int use_sandbox(nox_sync_t *s, const char *session) {
     nox_exec_result_free(res);
     return 1;
   }
-  fwrite(res->out, 1, res->out_len, stdout);
-  nox_exec_result_free(res);
   step_done("exec cat hello.txt");
+  print_output(res->out, res->out_len);
+  nox_exec_result_free(res);
 
   /*
    * The whole tar.gz in memory, up to max_body_bytes (NOX_ETOOBIG past it);
@@ -74,9 +87,9 @@ static int use_sandbox(nox_sync_t *s, const char *session) {
   rc = nox_sync_download(&archive, &len, s, session, NULL);
   if (rc != 0)
     return report(s, "download workspace", rc);
+  step_done("download workspace");
   printf("  %zu bytes of tar.gz\n", len);
   nox_free(archive);
-  step_done("download workspace");
   return 0;
 }
 
@@ -110,9 +123,9 @@ int main(int argc, char **argv) {
   if (rc != 0) {
     failed = report(s, "create sandbox", rc);
   } else {
+    step_done("create sandbox");
     printf("  pod %s, expires %s\n", info->pod_name, info->expires_at);
     nox_sandbox_info_free(info);
-    step_done("create sandbox");
 
     failed = use_sandbox(s, session);
     /* Delete even after a failure, so no sandbox is left behind. */
