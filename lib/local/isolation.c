@@ -122,27 +122,36 @@ int nox__local_parse_limits(const nox__local_meta_t *m,
 
 /* ---- bwrap -------------------------------------------------------------- */
 
-/* Appends bwrap's options for a sandbox; argv has room for them all. */
-static size_t bwrap_args(const char *bwrap, const char *workspace,
-                         const char *innerdir, const char **argv,
-                         char links[N_SYSTEM][256]) {
+#define BWRAP_BASE_MAX (16 + 3 * N_SYSTEM + 3 * N_ETC)
+#define BWRAP_MAX_ARGS (BWRAP_BASE_MAX + 8)
+
+/*
+ * bwrap's options common to every command, read from this host once: the
+ * usr-merged directories are symlinks to mirror, or directories to bind.
+ * The strings are copies owned by the array (NULL-terminated).
+ */
+static char **bwrap_base(const char *bwrap) {
+  static const char *const head[] = {"--unshare-all", "--die-with-parent",
+                                     "--cap-drop",    "ALL",
+                                     "--ro-bind",     "/usr",
+                                     "/usr"};
+  static const char *const tail[] = {"--proc", "/proc",   "--dev",
+                                     "/dev",   "--tmpfs", "/tmp"};
+  const char *argv[BWRAP_BASE_MAX + 1];
+  char links[N_SYSTEM][256];
   struct stat st;
-  size_t n = 0, i;
+  size_t n = 0, i, j;
   ssize_t len;
+  char **out;
 
   argv[n++] = bwrap;
-  argv[n++] = "--unshare-all";
-  argv[n++] = "--die-with-parent";
-  argv[n++] = "--cap-drop";
-  argv[n++] = "ALL";
-  argv[n++] = "--ro-bind";
-  argv[n++] = "/usr";
-  argv[n++] = "/usr";
+  for (i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+    argv[n++] = head[i];
   for (i = 0; i < N_SYSTEM; i++) {
     if (lstat(system_dirs[i], &st) != 0)
       continue;
     if (S_ISLNK(st.st_mode)) {
-      len = readlink(system_dirs[i], links[i], 255);
+      len = readlink(system_dirs[i], links[i], sizeof(links[i]) - 1);
       if (len <= 0)
         continue;
       links[i][len] = '\0';
@@ -161,12 +170,38 @@ static size_t bwrap_args(const char *bwrap, const char *workspace,
     argv[n++] = etc_files[i];
     argv[n++] = etc_files[i];
   }
-  argv[n++] = "--proc";
-  argv[n++] = "/proc";
-  argv[n++] = "--dev";
-  argv[n++] = "/dev";
-  argv[n++] = "--tmpfs";
-  argv[n++] = "/tmp";
+  for (i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
+    argv[n++] = tail[i];
+
+  out = calloc(n + 1, sizeof(*out));
+  for (i = 0; out != NULL && i < n; i++) {
+    if ((out[i] = strdup(argv[i])) == NULL) {
+      for (j = 0; j < i; j++)
+        free(out[j]);
+      free(out);
+      out = NULL;
+    }
+  }
+  return out;
+}
+
+static void free_strv(char **v) {
+  char **p;
+
+  for (p = v; p != NULL && *p != NULL; p++)
+    free(*p);
+  free(v);
+}
+
+/* The full bwrap command line for one sandbox, up to and with "--". */
+static size_t bwrap_args(char *const *base, const char *workspace,
+                         const char *innerdir, const char **argv) {
+  size_t n = 0;
+
+  while (base[n] != NULL) {
+    argv[n] = base[n];
+    n++;
+  }
   argv[n++] = "--bind";
   argv[n++] = workspace;
   argv[n++] = NOX__LOCAL_WORKSPACE;
@@ -175,8 +210,6 @@ static size_t bwrap_args(const char *bwrap, const char *workspace,
   argv[n++] = "--";
   return n;
 }
-
-#define BWRAP_MAX_ARGS (16 + 3 * N_SYSTEM + 3 * N_ETC + 8)
 
 static char *find_in_path(const char *prog) {
   const char *path = getenv("PATH"), *p, *end;
@@ -209,8 +242,7 @@ static char *find_in_path(const char *prog) {
  * namespaces, seccomp) counts as unusable. It blocks client creation for
  * the few milliseconds this takes, once per client.
  */
-static int probe(const char *bwrap, const char *root) {
-  char links[N_SYSTEM][256];
+static int probe(char *const *base, const char *root) {
   const char *argv[BWRAP_MAX_ARGS + 4];
   char *envp[] = {"PATH=" DEFAULT_PATH, NULL};
   posix_spawn_file_actions_t fa;
@@ -218,7 +250,7 @@ static int probe(const char *bwrap, const char *root) {
   pid_t pid;
   int st, r;
 
-  n = bwrap_args(bwrap, root, NOX__LOCAL_WORKSPACE, argv, links);
+  n = bwrap_args(base, root, NOX__LOCAL_WORKSPACE, argv);
   argv[n++] = "/bin/sh";
   argv[n++] = "-c";
   argv[n++] = "exit 0";
@@ -228,7 +260,7 @@ static int probe(const char *bwrap, const char *root) {
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  r = posix_spawn(&pid, bwrap, &fa, NULL, (char *const *)argv, envp);
+  r = posix_spawn(&pid, base[0], &fa, NULL, (char *const *)argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   if (r != 0)
     return -1;
@@ -242,27 +274,37 @@ static int probe(const char *bwrap, const char *root) {
 
 int nox__local_isolation_init(nox__local_t *l) {
   int mode = l->client->opts.isolation;
-  char *bwrap;
+  char *bwrap, **base = NULL;
 
   if (mode == NOX_ISOLATION_NONE)
     return 0;
   bwrap = find_in_path("bwrap");
-  if (bwrap != NULL && probe(bwrap, l->root) != 0) {
+  if (bwrap != NULL) {
+    base = bwrap_base(bwrap);
     free(bwrap);
-    bwrap = NULL;
+    if (base == NULL)
+      return NOX_ENOMEM;
+    if (probe(base, l->root) != 0) {
+      free_strv(base);
+      base = NULL;
+    }
   }
-  if (bwrap == NULL && mode == NOX_ISOLATION_BWRAP)
+  if (base == NULL && mode == NOX_ISOLATION_BWRAP)
     return NOX_EUNSUPPORTED;
-  l->bwrap = bwrap;
-  l->warn_unisolated = bwrap == NULL;
+  l->bwrap = base;
+  l->warn_unisolated = base == NULL;
   return 0;
+}
+
+void nox__local_isolation_free(nox__local_t *l) {
+  free_strv(l->bwrap);
+  l->bwrap = NULL;
 }
 
 int nox__local_command(const nox__local_t *l, const nox__local_job_t *job,
                        char *const *cmd, uint32_t timeout_seconds, char *script,
                        size_t scriptlen, const char ***argv_out,
                        const char **cwd) {
-  char links[N_SYSTEM][256];
   nox__local_limits_t lim;
   const char **argv;
   size_t n = 0, ncmd = 0, used = 0;
@@ -279,7 +321,7 @@ int nox__local_command(const nox__local_t *l, const nox__local_job_t *job,
 
   *cwd = job->hostdir;
   if (l->bwrap != NULL) {
-    n = bwrap_args(l->bwrap, job->workspace, job->innerdir, argv, links);
+    n = bwrap_args(l->bwrap, job->workspace, job->innerdir, argv);
     *cwd = job->workspace;
   }
   if (l->bwrap != NULL || lim.memory_bytes != 0 || lim.cpu_millis != 0) {

@@ -176,7 +176,7 @@ static int open_root(nox__local_t *l, const char *url) {
 
 static void local_free(nox__local_t *l) {
   free(l->root);
-  free(l->bwrap);
+  nox__local_isolation_free(l);
   free(l);
 }
 

@@ -29,8 +29,8 @@ typedef struct nox__local nox__local_t;
 
 struct nox__local {
   nox_client_t *client;
-  char *root;  /* real path of the root directory */
-  char *bwrap; /* path of a usable bwrap, or NULL: run unisolated */
+  char *root;   /* real path of the root directory */
+  char **bwrap; /* bwrap's argv prefix when usable, else NULL */
   bool warn_unisolated;
   uv_timer_t reap_timer;
   bool reap_running;
@@ -139,6 +139,7 @@ int nox__local_rmtree(const char *path);
 /* isolation.c */
 /* Finds and probes bwrap per opts.isolation; sets l->bwrap. */
 int nox__local_isolation_init(nox__local_t *l);
+void nox__local_isolation_free(nox__local_t *l);
 /*
  * The argv to spawn for cmd in the job's sandbox, and the directory to
  * spawn it in: bwrap around it when isolated, a /bin/sh wrapper when limits
