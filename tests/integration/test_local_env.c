@@ -90,9 +90,8 @@ static void check_limits(nox_client_t *c) {
   nox_exec_options_t eo = NOX_EXEC_OPTIONS_INIT;
   const char *ulimits[] = {"sh", "-c", "ulimit -v; ulimit -t", NULL};
   const char *spin[] = {"sh", "-c", "while :; do :; done", NULL};
-  const char *hog[] = {
-      "python3", "-c",
-      "b = bytearray(768 * 1024 * 1024); print(len(b))", NULL};
+  const char *hog[] = {"python3", "-c",
+                       "b = bytearray(768 * 1024 * 1024); print(len(b))", NULL};
   lt_res_t r;
 
   /* 128Mi of address space; half a core for the 6 s timeout: 3 s of CPU. */

@@ -9,42 +9,6 @@
 
 #include "local_util.h"
 
-/* 1 if some process on the host has token in its command line. */
-static int host_has_process(const char *token) {
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  char path[300], buf[4096];
-  int found = 0;
-  ASSERT(d != NULL);
-  while (!found && (de = readdir(d)) != NULL) {
-    if (de->d_name[0] < '0' || de->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-      continue;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    for (size_t i = 0; i < n; i++)
-      if (buf[i] == '\0')
-        buf[i] = ' ';
-    buf[n] = '\0';
-    found = strstr(buf, token) != NULL;
-  }
-  closedir(d);
-  return found;
-}
-
-/* Waits up to 3 s (the kernel reaps asynchronously) for token to vanish. */
-static int gone(uv_loop_t *loop, const char *token) {
-  for (int i = 0; i < 60; i++) {
-    if (!host_has_process(token))
-      return 1;
-    lt_sleep(loop, 50);
-  }
-  return 0;
-}
-
 static void check_timeout(nox_client_t *c, int isolation) {
   uv_loop_t *loop = nox_client_loop(c);
   nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
@@ -72,9 +36,9 @@ static void check_timeout(nox_client_t *c, int isolation) {
   ASSERT_GE(ms, 900);
   ASSERT_LT(ms, 5000);
   lt_res_free(&r);
-  ASSERT(gone(loop, t1));
-  ASSERT(gone(loop, t2));
-  ASSERT(gone(loop, t3));
+  ASSERT(lt_gone(loop, t1));
+  ASSERT(lt_gone(loop, t2));
+  ASSERT(lt_gone(loop, t3));
 
   /* What a command leaves running in the background dies when it ends. */
   snprintf(t1, sizeof(t1), "86394.%d%d", pid, isolation);
@@ -86,7 +50,7 @@ static void check_timeout(nox_client_t *c, int isolation) {
   ASSERT_STR_EQ(r.out, "started\n");
   ASSERT_LT((uv_hrtime() - t0) / 1000000, 5000);
   lt_res_free(&r);
-  ASSERT(gone(loop, t1));
+  ASSERT(lt_gone(loop, t1));
 
   /* Isolated, even a process that left the group dies with the sandbox. */
   if (isolation == NOX_ISOLATION_BWRAP) {
@@ -96,7 +60,7 @@ static void check_timeout(nox_client_t *c, int isolation) {
     ASSERT_EQ(lt_exec_opts(c, "slow", argv, &o, &r), 0);
     ASSERT_EQ(r.exit_code, 124);
     lt_res_free(&r);
-    ASSERT(gone(loop, t1));
+    ASSERT(lt_gone(loop, t1));
   }
 }
 
