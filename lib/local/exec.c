@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "local/local.h"
 
@@ -211,12 +212,21 @@ static char **make_env(const nox__local_t *l, const nox__local_job_t *job,
 }
 
 /* A spawn that failed before the program ran: 127/126 as a shell says. */
-static void spawn_failed(exec_t *x, int err, const char *prog, bool direct) {
+static void spawn_failed(exec_t *x, int err, const char *prog, const char *cwd,
+                         bool direct) {
   nox_req_t *req = x->req;
   char line[320];
   int n;
 
   x->exited = true;
+  if (access(cwd, F_OK) != 0) {
+    /* Deleted or reaped between its preparation and the spawn. */
+    x->req = NULL;
+    nox__req_set_message(req, "the sandbox was removed");
+    nox__local_finish(req, NOX_ENOTFOUND);
+    close_handles(x);
+    return;
+  }
   if (direct && (err == UV_ENOENT || err == UV_EACCES)) {
     n = snprintf(line, sizeof(line), "noxrunner: %.256s: %s\n", prog,
                  err == UV_ENOENT ? "command not found" : "permission denied");
@@ -297,7 +307,7 @@ void nox__local_exec_start(nox__local_job_t *job) {
   r = uv_spawn(loop, &x->proc, &o);
   x->proc.data = x; /* uv_spawn initialises the handle */
   if (r != 0) {
-    spawn_failed(x, r, req->argv[0], argv[0] == req->argv[0]);
+    spawn_failed(x, r, req->argv[0], cwd, argv[0] == req->argv[0]);
   } else {
     for (i = 0; i < 2; i++)
       uv_read_start((uv_stream_t *)&x->pipes[i], on_alloc, on_read);
@@ -319,13 +329,15 @@ void nox__local_exec_abort(void *state) {
     kill_group(x); /* on_process_exit then closes everything */
 }
 
-void nox__local_exec_kill_sandbox(nox__local_t *l, const char *sandbox) {
+void nox__local_exec_kill_sandbox(nox__local_t *l, const char *sandbox,
+                                  uint64_t before_ns) {
   nox__list_t *n;
   exec_t *x;
 
   for (n = l->execs.next; n != &l->execs; n = n->next) {
     x = nox__list_entry(n, exec_t, node);
-    if (!x->exited && strcmp(x->sandbox, sandbox) == 0)
+    if (!x->exited && x->start_ns < before_ns &&
+        strcmp(x->sandbox, sandbox) == 0)
       kill_group(x);
   }
 }

@@ -72,7 +72,7 @@ static int parse_quantity(const char *s, int cpu, uint64_t *out) {
   char *end;
   size_t i;
 
-  if (s == NULL || *s < '0' || *s > '9')
+  if (s == NULL || *s < '0' || *s > '9' || strlen(s) > 64)
     return -1;
   errno = 0;
   v = strtod(s, &end);

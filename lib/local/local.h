@@ -24,6 +24,7 @@
 
 #define NOX__LOCAL_WORKSPACE "/workspace"
 #define NOX__LOCAL_MSG 256
+#define NOX__LOCAL_MAX_PARAM 4096 /* longest image name kept */
 
 typedef struct nox__local nox__local_t;
 
@@ -82,12 +83,13 @@ struct nox__local_job {
   int status;
   char msg[NOX__LOCAL_MSG];
   nox__local_meta_t meta;
-  char *sandbox;   /* the sandbox's directory name */
-  char *workspace; /* host path of its workspace */
-  char *hostdir;   /* exec: host path of the workdir */
-  char *innerdir;  /* exec: the workdir as the command sees it */
-  nox__buf_t data; /* download: the archive */
-  char **reaped;   /* reaper: directory names removed */
+  char *sandbox;      /* the sandbox's directory name */
+  char *workspace;    /* host path of its workspace */
+  char *hostdir;      /* exec: host path of the workdir */
+  char *innerdir;     /* exec: the workdir as the command sees it */
+  nox__buf_t data;    /* download: the archive */
+  char **reaped;      /* reaper: directory names removed */
+  uint64_t reaped_ns; /* reaper: uv_hrtime() when they were removed */
 };
 
 /* local.c */
@@ -153,8 +155,13 @@ int nox__local_command(const nox__local_t *l, const nox__local_job_t *job,
 /* exec.c */
 void nox__local_exec_start(nox__local_job_t *job);
 void nox__local_exec_abort(void *exec);
-/* Kills the running commands of one sandbox (delete, reaper). */
-void nox__local_exec_kill_sandbox(nox__local_t *l, const char *sandbox);
+/*
+ * Kills the commands of one sandbox spawned before uv_hrtime() was
+ * before_ns (delete, reaper): a sandbox made again under the same name
+ * afterwards keeps its own.
+ */
+void nox__local_exec_kill_sandbox(nox__local_t *l, const char *sandbox,
+                                  uint64_t before_ns);
 
 /* reaper.c */
 int nox__local_reaper_init(nox__local_t *l);

@@ -128,6 +128,11 @@ static int copy_params(nox__local_job_t *job, nox_req_t *req, char *msg,
   nox__local_meta_t *p = &job->params;
   nox__local_limits_t unused;
 
+  /* The metadata file stays small (its reader has a cap). */
+  if (req->image != NULL && strlen(req->image) > NOX__LOCAL_MAX_PARAM) {
+    snprintf(msg, len, "image name longer than %d bytes", NOX__LOCAL_MAX_PARAM);
+    return NOX_EINVAL;
+  }
   p->ttl_seconds = req->ttl_seconds;
   if ((req->image && !(p->image = strdup(req->image))) ||
       (req->cpu_limit && !(p->cpu_limit = strdup(req->cpu_limit))) ||
@@ -167,7 +172,7 @@ void nox__local_start_op(nox__local_t *l, nox_req_t *req) {
     if (name == NULL)
       r = NOX_ENOMEM;
     else
-      nox__local_exec_kill_sandbox(l, name);
+      nox__local_exec_kill_sandbox(l, name, UINT64_MAX);
     free(name);
     job->run = delete_run;
     break;

@@ -19,7 +19,7 @@ static void reap_done(nox__local_job_t *job) {
   l->reap_running = false;
   /* Commands still running in a removed sandbox die with it. */
   for (p = job->reaped; p != NULL && *p != NULL; p++)
-    nox__local_exec_kill_sandbox(l, *p);
+    nox__local_exec_kill_sandbox(l, *p, job->reaped_ns);
 }
 
 static void reap(nox__local_t *l) {

@@ -507,6 +507,7 @@ void nox__local_session_reap(nox__local_job_t *job) {
   }
   if (d != NULL)
     closedir(d);
+  job->reaped_ns = uv_hrtime();
   unlock_root(fd);
   for (i = 0; i < ntrash; i++) {
     nox__local_rmtree(trash[i]);
