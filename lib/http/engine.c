@@ -58,8 +58,12 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   nox__sock_t *s = p->data;
   nox__http_t *h = s->http;
   int flags = 0, running;
+  /*
+   * On a socket error let curl read or write and meet the real errno
+   * ("connection reset by peer") instead of a bare "poll error".
+   */
   if (status < 0)
-    flags = CURL_CSELECT_ERR;
+    flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
   if (events & UV_READABLE)
     flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE)

@@ -164,8 +164,9 @@ static int on_string(void *ctx, const unsigned char *s, size_t len) {
   return 1;
 }
 
-static int on_start_container(nox__json_t *js, const char *what) {
-  if (js->depth == 0 && what[0] == 'a') {
+static int on_start_container(nox__json_t *js, bool array) {
+  const char *what = array ? "an array" : "an object";
+  if (js->depth == 0 && array) {
     js->err = NOX_EPROTO;
     snprintf(js->errmsg, sizeof(js->errmsg),
              "malformed response: not a JSON object");
@@ -180,11 +181,11 @@ static int on_start_container(nox__json_t *js, const char *what) {
 }
 
 static int on_start_map(void *ctx) {
-  return on_start_container(ctx, "an object");
+  return on_start_container(ctx, false);
 }
 
 static int on_start_array(void *ctx) {
-  return on_start_container(ctx, "an array");
+  return on_start_container(ctx, true);
 }
 
 static int on_end_container(void *ctx) {
@@ -241,6 +242,9 @@ static int parse_error(nox__json_t *js, yajl_status st, const char *buf,
            m ? (const char *)m : "parse error");
   if (m)
     yajl_free_error(js->yh, m);
+  size_t n = strlen(js->errmsg);
+  while (n > 0 && (js->errmsg[n - 1] == '\n' || js->errmsg[n - 1] == ' '))
+    js->errmsg[--n] = '\0';
   return js->err;
 }
 
