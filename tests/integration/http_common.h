@@ -60,6 +60,25 @@ typedef struct ht_op {
   void *user;
 } ht_op_t;
 
+/* Asserts an op's status, saying what the request reported if it differs. */
+#define HT_EXPECT(op, want)                                                    \
+  do {                                                                         \
+    const ht_op_t *ht_o_ = (op);                                               \
+    int ht_w_ = (want);                                                        \
+    if (ht_o_->status != ht_w_) {                                              \
+      fprintf(stderr,                                                          \
+              "%s:%d: status %s (\"%s\", http %ld, curl %d, %u attempts), "    \
+              "want %s\n",                                                     \
+              __FILE__, __LINE__,                                              \
+              ht_o_->status == 1 ? "(no callback)"                             \
+                                 : nox_err_name(ht_o_->status),                \
+              ht_o_->err.message, ht_o_->err.http_status,                      \
+              ht_o_->err.curl_code, ht_o_->attempts, nox_err_name(ht_w_));     \
+      fflush(stderr);                                                          \
+      abort();                                                                 \
+    }                                                                          \
+  } while (0)
+
 /* Runs every test of the executable against one faultd. */
 typedef struct {
   const char *name;

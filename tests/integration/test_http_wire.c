@@ -83,7 +83,7 @@ static void test_health_wire(void) {
   ht_op_init(&op, &t);
   ASSERT_EQ(ht_health(&op, ht_client(&t, NULL, NULL)), 0);
   ht_wait(&t);
-  ASSERT_EQ(op.status, 0);
+  HT_EXPECT(&op, 0);
   ASSERT_EQ(op.attempts, 1);
   ASSERT_EQ(op.err.http_status, 200);
 
@@ -119,8 +119,7 @@ static void test_token_and_agent(void) {
   yajl_val log = ht_log();
   ASSERT_EQ(ht_log_len(log), 3);
   for (size_t i = 0; i < 3; i++) {
-    if (ops[i].status != 0) fprintf(stderr, "op %zu: %s\n", i, ops[i].err.message);
-    ASSERT_EQ(ops[i].status, 0);
+    HT_EXPECT(&ops[i], 0);
     yajl_val e = ht_log_at(log, i);
     ASSERT_STR_EQ(header(e, "authorization"), "Bearer s3cr3t-token");
     ASSERT_STR_EQ(header(e, "user-agent"), "my-agent/9");
@@ -151,13 +150,13 @@ static void test_create_wire(void) {
   ASSERT_EQ(ht_create(&some, c, "some", &only), 0);
   ht_wait(&t);
 
-  ASSERT_EQ(full.status, 0);
+  HT_EXPECT(&full, 0);
   ASSERT_STR_EQ(full.pod_name, "pod-full");
   ASSERT_STR_EQ(full.expires_at, EXPIRES_AT);
   ASSERT_EQ(full.expires_at_unix, EXPIRES_AT_UNIX);
-  ASSERT_EQ(dflt.status, 0);
+  HT_EXPECT(&dflt, 0);
   ASSERT_STR_EQ(dflt.pod_name, "pod-dflt");
-  ASSERT_EQ(some.status, 0);
+  HT_EXPECT(&some, 0);
 
   yajl_val log = ht_log();
   yajl_val e = ht_log_one(log, "PUT", "/v1/sandboxes/full");
@@ -214,13 +213,13 @@ static void test_exec_wire(void) {
   ht_wait(&t);
 
   const char *want = "echo hello world \xc3\xa9\xe2\x9c\x93 q\"b\\s ";
-  ASSERT_EQ(full.status, 0);
+  HT_EXPECT(&full, 0);
   ASSERT_EQ(full.exit_code, 0);
   ASSERT_EQ(full.duration_ms, 7);
   ASSERT_STR_EQ(full.out, want);
   ASSERT_EQ(full.out_len, strlen(want));
   ASSERT_EQ(full.err_len, 0);
-  ASSERT_EQ(dflt.status, 0);
+  HT_EXPECT(&dflt, 0);
   ASSERT_STR_EQ(dflt.out, want);
 
   yajl_val log = ht_log();
@@ -275,7 +274,7 @@ static void test_exec_shell_wire(void) {
     char path[64], want[128];
     snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", ids[i]);
     snprintf(want, sizeof(want), "%s -c %s", sh, script);
-    ASSERT_EQ(ops[i].status, 0);
+    HT_EXPECT(&ops[i], 0);
     ASSERT_STR_EQ(ops[i].out, want);
     yajl_val b = ht_log_json(ht_log_one(log, "POST", path));
     check_str_array(b, "cmd", cmd);
@@ -309,7 +308,7 @@ static void check_all_ops_encode(const char *id, const char *enc) {
   ASSERT_EQ(ht_delete(&ops[5], c, id), 0);
   ht_wait(&t);
   for (int i = 0; i < 6; i++)
-    ASSERT_EQ(ops[i].status, 0);
+    HT_EXPECT(&ops[i], 0);
 
   char pod[1200];
   snprintf(pod, sizeof(pod), "pod-%s", id);
@@ -354,7 +353,7 @@ static void test_session_id_max_len(void) {
   ht_op_init(&op, &t);
   ASSERT_EQ(ht_create(&op, c, id, NULL), 0);
   ht_wait(&t);
-  ASSERT_EQ(op.status, 0);
+  HT_EXPECT(&op, 0);
   ASSERT_EQ(strlen(op.pod_name), 4 + 1024);
   ht_op_free(&op);
 
@@ -435,7 +434,7 @@ static void test_upload_files_wire(void) {
   ht_op_init(&op, &t);
   ASSERT_EQ(ht_upload(&op, ht_client(&t, NULL, NULL), "up", &o), 0);
   ht_wait(&t);
-  ASSERT_EQ(op.status, 0);
+  HT_EXPECT(&op, 0);
 
   yajl_val log = ht_log();
   yajl_val e = ht_log_one(log, "POST", "/v1/sandboxes/up/files/upload");
@@ -500,7 +499,7 @@ static void test_upload_archive_wire(void) {
   ASSERT_EQ(ht_upload(&op, ht_client(&t, NULL, NULL), "arc", &o), 0);
   memset(tarbuf, 0, sizeof(tarbuf)); /* the library made its own copy */
   ht_wait(&t);
-  ASSERT_EQ(op.status, 0);
+  HT_EXPECT(&op, 0);
 
   yajl_val log = ht_log();
   yajl_val e = ht_log_one(log, "POST", "/v1/sandboxes/arc/files/upload");
@@ -544,12 +543,12 @@ static void test_download_wire(void) {
   ASSERT_EQ(ht_download(&big, cbig, "dl3", NULL), 0);
   ht_wait(&t);
 
-  ASSERT_EQ(src.status, 0);
+  HT_EXPECT(&src, 0);
   ASSERT_GE(src.data_calls, 1);
   check_pattern(src.data, src.data_len, 4096);
-  ASSERT_EQ(dflt.status, 0);
+  HT_EXPECT(&dflt, 0);
   check_pattern(dflt.data, dflt.data_len, 4096);
-  ASSERT_EQ(big.status, 0);
+  HT_EXPECT(&big, 0);
   ASSERT_GT(big.data_calls, 1);
   check_pattern(big.data, big.data_len, 300000);
 
@@ -589,15 +588,15 @@ static void test_touch_delete(void) {
   ASSERT_EQ(ht_delete(&op[4], c404, "td"), 0);
   ht_wait(&t);
 
-  ASSERT_EQ(op[0].status, 0);
+  HT_EXPECT(&op[0], 0);
   ASSERT_EQ(op[0].err.http_status, 200);
-  ASSERT_EQ(op[1].status, 0);
+  HT_EXPECT(&op[1], 0);
   ASSERT_EQ(op[1].err.http_status, 204);
-  ASSERT_EQ(op[2].status, 0);
+  HT_EXPECT(&op[2], 0);
   ASSERT_EQ(op[2].err.http_status, 204);
-  ASSERT_EQ(op[3].status, 0);
+  HT_EXPECT(&op[3], 0);
   ASSERT_EQ(op[3].err.http_status, 200);
-  ASSERT_EQ(op[4].status, NOX_ENOTFOUND);
+  HT_EXPECT(&op[4], NOX_ENOTFOUND);
   ASSERT_EQ(op[4].err.http_status, 404);
   ASSERT_STR_EQ(op[4].err.message, "injected 404");
 
