@@ -197,8 +197,7 @@ static void on_create(nox_req_t *req, int status,
   op_leave(op);
 }
 
-static void on_exec(nox_req_t *req, int status,
-                    const nox_exec_result_t *r) {
+static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *r) {
   ht_op_t *op = op_enter(req, status);
   if (status == 0) {
     ASSERT(r != NULL);
@@ -277,8 +276,7 @@ int ht_exec(ht_op_t *op, nox_client_t *c, const char *id,
 int ht_exec_shell(ht_op_t *op, nox_client_t *c, const char *id,
                   const char *shell, const char *script,
                   const nox_exec_options_t *opts) {
-  START(op,
-        nox_exec_shell(&op->req, c, id, shell, script, opts, on_exec, op));
+  START(op, nox_exec_shell(&op->req, c, id, shell, script, opts, on_exec, op));
 }
 
 int ht_upload(ht_op_t *op, nox_client_t *c, const char *id,

@@ -20,9 +20,9 @@ extern nox_test_server_t ht_server;
 typedef struct ht {
   uv_loop_t loop;
   nox_client_t *client;
-  int pending;   /* operations started and not yet called back */
-  int clients;   /* clients not yet closed */
-  int closes;    /* close callbacks seen */
+  int pending; /* operations started and not yet called back */
+  int clients; /* clients not yet closed */
+  int closes;  /* close callbacks seen */
 } ht_t;
 
 /*

@@ -197,8 +197,8 @@ static void test_create_wire(void) {
 static void test_exec_wire(void) {
   ht_t t;
   ht_op_t full, dflt;
-  const char *argv[] = {"echo", "hello world", "\xc3\xa9\xe2\x9c\x93",
-                        "q\"b\\s", "", NULL};
+  const char *argv[] = {
+      "echo", "hello world", "\xc3\xa9\xe2\x9c\x93", "q\"b\\s", "", NULL};
   const char *env[] = {"A=1", "B=x=y", "EMPTY=", NULL};
   nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
   o.workdir = "/tmp/w d";
