@@ -107,14 +107,34 @@ static void on_client_closed(void *data) {
   t->clients--;
 }
 
+int ht_close_async(ht_t *t, nox_client_t *c) {
+  int r = nox_client_close(c, on_client_closed, t);
+  if (r == 0 && c == t->client)
+    t->client = NULL;
+  return r;
+}
+
+void ht_wait_closes(ht_t *t, int n) {
+  while (t->closes < n) {
+    int alive = uv_run(&t->loop, UV_RUN_ONCE);
+    ASSERT(alive != 0 || t->closes >= n);
+  }
+}
+
 void ht_close(ht_t *t, nox_client_t *c) {
   int before = t->closes;
-  ASSERT_EQ(nox_client_close(c, on_client_closed, t), 0);
-  if (c == t->client)
-    t->client = NULL;
-  while (t->closes == before) {
-    int alive = uv_run(&t->loop, UV_RUN_ONCE);
-    ASSERT(alive != 0 || t->closes != before);
+  ASSERT_EQ(ht_close_async(t, c), 0);
+  ht_wait_closes(t, before + 1);
+}
+
+void ht_wait_server_requests(ht_t *t, long n) {
+  unsigned long long deadline = nox_test_now_ms() + 5000;
+  while (nox_test_faultd_stat(&ht_server, "requests") < n) {
+    if (nox_test_now_ms() >= deadline)
+      fprintf(stderr, "faultd saw %ld requests, want %ld\n",
+              nox_test_faultd_stat(&ht_server, "requests"), n);
+    ASSERT_LT(nox_test_now_ms(), deadline);
+    ht_run_for(t, 10);
   }
 }
 
@@ -232,6 +252,10 @@ static int on_data(nox_req_t *req, const char *buf, size_t len) {
   if (op->sink_cancel) {
     op->sink_cancel = false;
     ASSERT_EQ(nox_req_cancel(req), 0);
+  }
+  if (op->sink_close) {
+    op->sink_close = false;
+    ASSERT_EQ(ht_close_async(op->t, nox_req_client(req)), 0);
   }
   return op->data_calls == op->sink_fail_after ? 1 : 0;
 }

@@ -55,6 +55,7 @@ typedef struct ht_op {
   int data_calls;
   int sink_fail_after; /* return non-zero on this call (1-based); 0 never */
   bool sink_cancel;    /* cancel the request from on_data instead */
+  bool sink_close;     /* close the request's client from on_data */
   /* Runs at the end of the callback, with the op (may start or close). */
   void (*then)(struct ht_op *op);
   void *user;
@@ -109,6 +110,15 @@ void ht_wait(ht_t *t);
 void ht_run_for(ht_t *t, uint64_t ms);
 /* Closes c and runs the loop until its close callback. */
 void ht_close(ht_t *t, nox_client_t *c);
+/*
+ * Starts closing c (its close callback counts in t->closes) and returns
+ * nox_client_close()'s result, without running the loop.
+ */
+int ht_close_async(ht_t *t, nox_client_t *c);
+/* Runs the loop until t->closes reaches n. */
+void ht_wait_closes(ht_t *t, int n);
+/* Runs the loop until faultd has counted n requests (5 s at most). */
+void ht_wait_server_requests(ht_t *t, long n);
 /* Closes t->client if open, then ASSERT_LOOP_CLOSES. */
 void ht_end(ht_t *t);
 
