@@ -12,6 +12,8 @@
 nox_test_server_t ht_server;
 
 int ht_main(int argc, char **argv, const ht_case_t *cases, size_t n) {
+  /* A failed ASSERT aborts: what was printed before it must be out. */
+  setvbuf(stdout, NULL, _IONBF, 0);
   ASSERT_EQ(nox_library_init(), 0);
   ASSERT_EQ(nox_test_faultd_start(&ht_server), 0);
   size_t ran = 0;
