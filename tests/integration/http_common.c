@@ -410,6 +410,21 @@ char *ht_log_body(yajl_val entry, size_t *len) {
   return out;
 }
 
+/* The raw target of e split at '?': checks the path part, returns the query. */
+const char *ht_check_target(yajl_val e, const char *want_path) {
+  const char *target = nox_test_json_str(e, "target", NULL);
+  ASSERT(target != NULL);
+  const char *q = strchr(target, '?');
+  size_t plen = q != NULL ? (size_t)(q - target) : strlen(target);
+  char *path = strndup(target, plen);
+  if (!ht_pct_equal(path, want_path)) {
+    fprintf(stderr, "target %s, want path %s\n", target, want_path);
+    ASSERT(0);
+  }
+  free(path);
+  return q != NULL ? q + 1 : "";
+}
+
 yajl_val ht_json_get(yajl_val v, const char *key1, const char *key2) {
   const char *path[] = {key1, key2, NULL};
   return yajl_tree_get(v, path, yajl_t_any);

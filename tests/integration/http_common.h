@@ -154,6 +154,11 @@ yajl_val ht_log_one(yajl_val log, const char *method, const char *path);
 yajl_val ht_log_json(yajl_val entry);
 /* The request body bytes of an entry (malloc'd, NUL-added); *len set. */
 char *ht_log_body(yajl_val entry, size_t *len);
+/*
+ * Checks the path part of an entry's raw target against want_path (see
+ * ht_pct_equal) and returns its query part ("" when none).
+ */
+const char *ht_check_target(yajl_val entry, const char *want_path);
 /* A field of a JSON value by a path of keys; NULL when absent. */
 yajl_val ht_json_get(yajl_val v, const char *key1, const char *key2);
 
