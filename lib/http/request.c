@@ -270,14 +270,9 @@ int nox__http_setup_easy(nox__xfer_t *x) {
   SETOPT(CURLOPT_TCP_NODELAY, 1L);
   if (o->ca_file != NULL)
     SETOPT(CURLOPT_CAINFO, o->ca_file);
-  if (x->timeout_ms > 0) {
+  /* Streams (timeout_ms 0) are watched for stalls by the engine instead. */
+  if (x->timeout_ms > 0)
     SETOPT(CURLOPT_TIMEOUT_MS, x->timeout_ms);
-  } else {
-    /* Streams may be long; what must not happen is a stall. */
-    long secs = ((long)o->request_timeout_ms + 999) / 1000;
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SETOPT(CURLOPT_LOW_SPEED_TIME, secs > 0 ? secs : 1L);
-  }
   switch (o->http_version) {
   case NOX_HTTP_1_1:
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -288,7 +283,13 @@ int nox__http_setup_easy(nox__xfer_t *x) {
     break;
   default:
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SETOPT(CURLOPT_PIPEWAIT, 1L);
+    /*
+     * Waiting for a connection to show whether it multiplexes only pays
+     * where h2 can be negotiated; over cleartext it would serialise the
+     * first requests behind the first answer.
+     */
+    if (strncmp(x->url, "https:", 6) == 0)
+      SETOPT(CURLOPT_PIPEWAIT, 1L);
     break;
   }
 
