@@ -37,13 +37,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "noxrunner/version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The loop type of libuv. Declared, not included, so this header stands
+ * alone in strict C99; pass your uv_loop_t * where it is asked for.
+ */
+struct uv_loop_s;
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -246,7 +250,7 @@ typedef void (*nox_close_cb)(void *data);
  * close callback has fired. Returns 0, NOX_EINVAL (bad option or version),
  * NOX_EUNSUPPORTED (base_url scheme) or NOX_ENOMEM.
  */
-NOX_EXTERN int nox_client_new(nox_client_t **out, uv_loop_t *loop,
+NOX_EXTERN int nox_client_new(nox_client_t **out, struct uv_loop_s *loop,
                               const nox_client_options_t *opts);
 
 /**
@@ -261,7 +265,7 @@ NOX_EXTERN int nox_client_close(nox_client_t *client, nox_close_cb cb,
                                 void *data);
 
 /** The loop the client is bound to. */
-NOX_EXTERN uv_loop_t *nox_client_loop(const nox_client_t *client);
+NOX_EXTERN struct uv_loop_s *nox_client_loop(const nox_client_t *client);
 
 /** Number of requests started and not yet completed. */
 NOX_EXTERN size_t nox_client_pending(const nox_client_t *client);

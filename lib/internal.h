@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "noxrunner.h"
 #include "list.h"
 
@@ -64,11 +66,11 @@ void nox__buf_reset(nox__buf_t *b);
 struct nox_req_s {
   nox_client_t *client;
   nox__list_t node;    /* client->reqs: every live request */
-  nox__list_t qnode;   /* start_q / done_q / cancel_q / backend queues */
+  nox__list_t qnode;   /* client->start_q or client->done_q */
+  nox__list_t cnode;   /* client->cancel_q */
   nox__op_t op;
   nox__req_state_t state;
   bool canceled;       /* nox_req_cancel() was called */
-  bool cancel_queued;  /* on client->cancel_q */
   bool internal;       /* started by the library (wait-ready probes) */
   int status;
   unsigned attempts;
@@ -116,8 +118,17 @@ struct nox_req_s {
 /* The backend vtable: each backend implements these. */
 typedef struct nox__backend {
   const char *name;
-  /* Make the backend's state for a client. opts already has defaults. */
+  /*
+   * Make the backend's state for a client (opts has its defaults). On error
+   * it must leave nothing behind: no handle, no memory.
+   */
   int (*init)(nox_client_t *c);
+  /*
+   * Optional: check and prepare a request inside the user's starting call
+   * (after the core validated and copied the parameters). An error returned
+   * here is returned to the user at once and the request is dropped.
+   */
+  int (*prepare)(nox_req_t *req);
   /*
    * Take over a request (state RUNNING). Called from the loop, never from
    * inside the user's starting call. The backend completes it later with
@@ -189,6 +200,18 @@ void nox__req_stop_timer(nox_req_t *req);
 
 /* Arms the idle handle so the queues are drained on the next loop turn. */
 void nox__client_wake(nox_client_t *c);
+
+/* Runs a DONE request's callback, then frees it (client.c drains). */
+void nox__req_dispatch(nox_req_t *req);
+
+/* Starts an internal exec probe of parent's session (wait.c). */
+int nox__req_start_probe(nox_req_t *parent, nox_req_t **probe,
+                         void (*cb)(nox_req_t *req, int status));
+
+/* Starts the wait-ready poller of a RUNNING NOX__OP_WAIT request (wait.c). */
+void nox__wait_start(nox_req_t *req);
+/* Stops it on cancel or close; the core completes the request. */
+void nox__wait_abort(nox_req_t *req);
 
 /* Called by a backend when its close has finished. */
 void nox__client_backend_closed(nox_client_t *c);

@@ -48,4 +48,15 @@ static inline nox__list_t *nox__list_pop_front(nox__list_t *l) {
   return n;
 }
 
+/* Moves every node of from to the end of to; from ends empty. */
+static inline void nox__list_move(nox__list_t *from, nox__list_t *to) {
+  if (nox__list_empty(from))
+    return;
+  from->next->prev = to->prev;
+  to->prev->next = from->next;
+  from->prev->next = to;
+  to->prev = from->prev;
+  nox__list_init(from);
+}
+
 #endif /* NOX_LIST_H */

@@ -46,7 +46,10 @@ yajl_val nox_test_faultd_log(const nox_test_server_t *s);
 /* faultd: one integer field of GET /_stats, -1 on failure. */
 long nox_test_faultd_stat(const nox_test_server_t *s, const char *field);
 
-/* Path lookups in a parsed JSON object: nox_test_json_str(v, "headers", "user-agent"). */
+/*
+ * Path lookups in a parsed JSON object: nox_test_json_str(v, "headers",
+ * "user-agent") (key2 may be NULL). NULL, or -1, when absent.
+ */
 const char *nox_test_json_str(yajl_val v, const char *key1, const char *key2);
 long long nox_test_json_int(yajl_val v, const char *key);
 

@@ -1,0 +1,317 @@
+/*
+ * curl multi-socket on libuv: one uv_poll_t per curl socket (a context per
+ * socket, handed to curl with curl_multi_assign, so a reused fd number never
+ * meets a stale watcher) and one uv_timer_t for curl's timeouts.
+ *
+ * libcurl is only called from uv callbacks and the client's idle drain,
+ * never from inside one of its own callbacks; completions are read after
+ * curl_multi_socket_action() returns.
+ *
+ * In front of curl sits a FIFO: at most max_transfers transfers hold an easy
+ * handle at once, so thousands of outstanding requests cost a list node
+ * each, not a socket or a curl handle.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+typedef struct nox__sock {
+  nox__http_t *http;
+  curl_socket_t fd;
+  uv_poll_t poll;
+  nox__list_t node;
+  bool closing;
+} nox__sock_t;
+
+static void check_done(nox__http_t *h);
+static void pump(nox__http_t *h);
+
+static void maybe_closed(nox__http_t *h) {
+  if (h->closing && h->pending_closes == 0) {
+    nox_client_t *c = h->client;
+    free(h->pool);
+    free(h);
+    c->backend_data = NULL;
+    nox__client_backend_closed(c);
+  }
+}
+
+static void on_sock_closed(uv_handle_t *handle) {
+  nox__sock_t *s = handle->data;
+  nox__http_t *h = s->http;
+  free(s);
+  h->pending_closes--;
+  maybe_closed(h);
+}
+
+static void sock_close(nox__sock_t *s) {
+  if (s->closing)
+    return;
+  s->closing = true;
+  nox__list_remove(&s->node);
+  s->http->pending_closes++;
+  uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  nox__sock_t *s = p->data;
+  nox__http_t *h = s->http;
+  int flags = 0, running;
+  /*
+   * On a socket error let curl read or write and meet the real errno
+   * ("connection reset by peer") instead of a bare "poll error".
+   */
+  if (status < 0)
+    flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
+  curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  check_done(h);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                          void *socketp) {
+  nox__http_t *h = userp;
+  nox__sock_t *s = socketp;
+  (void)easy;
+
+  if (what == CURL_POLL_REMOVE) {
+    /* During close the context is already closing and curl is going away. */
+    if (s != NULL && !s->closing) {
+      sock_close(s);
+      curl_multi_assign(h->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (h->closing)
+    return 0;
+  if (s == NULL) {
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+      return -1; /* curl fails the transfer with an error */
+    s->http = h;
+    s->fd = fd;
+    if (uv_poll_init_socket(h->client->loop, &s->poll, fd) != 0) {
+      free(s);
+      return -1;
+    }
+    s->poll.data = s;
+    nox__list_push_back(&h->socks, &s->node);
+    curl_multi_assign(h->multi, fd, s);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN)
+    events |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, on_poll);
+  return 0;
+}
+
+static void on_timer(uv_timer_t *t) {
+  nox__http_t *h = t->data;
+  int running;
+  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(h);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+  nox__http_t *h = userp;
+  (void)multi;
+  if (h->closing)
+    return 0;
+  if (timeout_ms < 0)
+    uv_timer_stop(&h->timer);
+  else
+    uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+/* Takes a transfer's easy handle back into the pool (or frees it). */
+static void easy_put(nox__http_t *h, nox__xfer_t *x) {
+  if (x->easy == NULL)
+    return;
+  curl_multi_remove_handle(h->multi, x->easy);
+  h->active--;
+  if (h->npool < h->client->opts.max_transfers) {
+    curl_easy_reset(x->easy);
+    h->pool[h->npool++] = x->easy;
+  } else {
+    curl_easy_cleanup(x->easy);
+  }
+  x->easy = NULL;
+}
+
+static void on_backoff_done(nox_req_t *req) {
+  nox__xfer_t *x = req->backend_data;
+  x->state = NOX__XFER_IDLE;
+  nox__http_enqueue(x);
+}
+
+static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
+  nox_req_t *req = x->req;
+  long code = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+  if (code != 0)
+    x->http_status = code;
+  easy_put(h, x);
+  x->state = NOX__XFER_IDLE;
+  int status = nox__http_finish_status(x, rc);
+  uint64_t delay;
+  if (status != 0 && !h->client->closing &&
+      nox__http_should_retry(x, status, &delay)) {
+    nox__http_reset_attempt(x);
+    x->state = NOX__XFER_BACKOFF;
+    if (nox__req_start_timer(req, delay, on_backoff_done) == 0)
+      return;
+    status = NOX_ENOMEM;
+  }
+  nox__req_complete(req, status);
+}
+
+static void check_done(nox__http_t *h) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    nox__xfer_t *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    finish(h, x, msg->data.result);
+  }
+  pump(h);
+}
+
+/* Hands waiting transfers to curl while there is room. */
+static void pump(nox__http_t *h) {
+  nox__list_t *n;
+  while (h->active < h->client->opts.max_transfers &&
+         (n = nox__list_pop_front(&h->waiting)) != NULL) {
+    nox__xfer_t *x = nox__list_entry(n, nox__xfer_t, wnode);
+    x->easy = h->npool > 0 ? h->pool[--h->npool] : curl_easy_init();
+    int err = x->easy ? nox__http_setup_easy(x) : NOX_ENOMEM;
+    if (err == 0 && curl_multi_add_handle(h->multi, x->easy) != CURLM_OK)
+      err = NOX_EINTERNAL;
+    if (err != 0) {
+      if (x->easy)
+        curl_easy_cleanup(x->easy);
+      x->easy = NULL;
+      x->state = NOX__XFER_IDLE;
+      nox__req_complete(x->req, err);
+      continue;
+    }
+    h->active++;
+    x->state = NOX__XFER_ACTIVE;
+    x->req->attempts++;
+  }
+}
+
+void nox__http_enqueue(nox__xfer_t *x) {
+  x->state = NOX__XFER_WAITING;
+  nox__list_push_back(&x->http->waiting, &x->wnode);
+  pump(x->http);
+}
+
+/* ---- the backend vtable ------------------------------------------------- */
+
+static int http_init(nox_client_t *c) {
+  nox__http_t *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return NOX_ENOMEM;
+  h->client = c;
+  h->pool = calloc(c->opts.max_transfers, sizeof(*h->pool));
+  h->multi = curl_multi_init();
+  if (h->pool == NULL || h->multi == NULL) {
+    if (h->multi)
+      curl_multi_cleanup(h->multi);
+    free(h->pool);
+    free(h);
+    return NOX_ENOMEM;
+  }
+  nox__list_init(&h->waiting);
+  nox__list_init(&h->socks);
+  const nox_client_options_t *o = &c->opts;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                    (long)o->max_connections);
+  curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    (long)o->max_host_connections);
+  /* Keep every allowed connection alive in the cache for reuse. */
+  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)o->max_connections);
+  curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  uv_timer_init(c->loop, &h->timer);
+  h->timer.data = h;
+  c->backend_data = h;
+  return 0;
+}
+
+static void http_start(nox_req_t *req) {
+  nox__xfer_t *x = req->backend_data;
+  nox__http_enqueue(x);
+}
+
+static void http_abort(nox_req_t *req) {
+  nox__xfer_t *x = req->backend_data;
+  nox__http_t *h = x->http;
+  switch (x->state) {
+  case NOX__XFER_WAITING:
+    nox__list_remove(&x->wnode);
+    break;
+  case NOX__XFER_ACTIVE:
+    easy_put(h, x);
+    pump(h);
+    break;
+  case NOX__XFER_BACKOFF:
+    nox__req_stop_timer(req);
+    break;
+  case NOX__XFER_IDLE:
+    break;
+  }
+  x->state = NOX__XFER_IDLE;
+}
+
+static void http_release(nox_req_t *req) {
+  nox__xfer_t *x = req->backend_data;
+  req->backend_data = NULL;
+  if (x->state == NOX__XFER_WAITING)
+    nox__list_remove(&x->wnode);
+  if (x->easy != NULL)
+    easy_put(x->http, x);
+  nox__http_xfer_free(x);
+}
+
+static void on_timer_closed(uv_handle_t *handle) {
+  nox__http_t *h = handle->data;
+  h->pending_closes--;
+  maybe_closed(h);
+}
+
+static void http_close(nox_client_t *c) {
+  nox__http_t *h = c->backend_data;
+  nox__list_t *n;
+  h->closing = true;
+  h->pending_closes++; /* held until every close below is under way */
+  /* Stop watching before curl closes the sockets it still caches. */
+  while ((n = h->socks.next) != &h->socks)
+    sock_close(nox__list_entry(n, nox__sock_t, node));
+  for (size_t i = 0; i < h->npool; i++)
+    curl_easy_cleanup(h->pool[i]);
+  h->npool = 0;
+  curl_multi_cleanup(h->multi);
+  h->multi = NULL;
+  h->pending_closes++;
+  uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+  h->pending_closes--;
+  maybe_closed(h);
+}
+
+const nox__backend_t nox__http_backend = {
+    "http", http_init, nox__http_prepare, http_start, http_abort, http_release,
+    http_close,
+};

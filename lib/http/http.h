@@ -1,0 +1,106 @@
+/*
+ * The HTTP backend: every operation is a libcurl easy transfer on the
+ * client's multi handle, driven by the client's uv loop.
+ *
+ *   engine.c    curl multi-socket <-> uv_poll/uv_timer glue, admission queue,
+ *               easy-handle pool, completion dispatch
+ *   request.c   URL and body of each operation, easy-handle options
+ *   response.c  header/body callbacks, status mapping, error bodies
+ *   json.c      streaming yajl parse of exec and create bodies
+ *   retry.c     which failures are retried and after how long
+ */
+#ifndef NOX_HTTP_H
+#define NOX_HTTP_H
+
+#include <curl/curl.h>
+#include <yajl/yajl_parse.h>
+
+#include "../internal.h"
+
+/* Error bodies are kept up to this size for their message. */
+#define NOX__HTTP_MAX_ERROR_BODY 16384
+
+typedef struct nox__http nox__http_t;
+
+typedef enum {
+  NOX__XFER_IDLE,    /* built, not queued */
+  NOX__XFER_WAITING, /* on http->waiting, no curl handle */
+  NOX__XFER_ACTIVE,  /* in the multi handle */
+  NOX__XFER_BACKOFF  /* between attempts, on the request's timer */
+} nox__xfer_state_t;
+
+/* Streaming JSON state for exec and create bodies. */
+typedef struct nox__json {
+  yajl_handle yh;
+  nox_req_t *req;
+  int depth;
+  int key; /* which top-level field the next value belongs to */
+  int err; /* NOX_EPROTO once a type is wrong */
+  char errmsg[128];
+  bool top_is_object;
+} nox__json_t;
+
+/* One request's transfer; lives in req->backend_data. */
+typedef struct nox__xfer {
+  nox__http_t *http;
+  nox_req_t *req;
+  nox__xfer_state_t state;
+  nox__list_t wnode; /* http->waiting */
+  CURL *easy;
+  char *url;
+  const char *method; /* "GET", "PUT", "POST", "DELETE" */
+  nox__buf_t json;    /* JSON request body; uploads use req->body */
+  struct curl_slist *headers;
+  long timeout_ms;    /* whole-attempt deadline, 0 for transfers */
+
+  /* Per attempt. */
+  long http_status;
+  size_t body_bytes;
+  nox__buf_t errbody;
+  nox__json_t js;
+  int fail;           /* an error decided inside a curl callback */
+  long retry_after_ms; /* -1: none */
+  char curl_err[CURL_ERROR_SIZE];
+} nox__xfer_t;
+
+struct nox__http {
+  nox_client_t *client;
+  CURLM *multi;
+  uv_timer_t timer;
+  nox__list_t waiting; /* FIFO of transfers without a curl handle */
+  nox__list_t socks;   /* live socket contexts */
+  unsigned active;     /* transfers in the multi handle */
+  CURL **pool;         /* reusable easy handles */
+  size_t npool;
+  unsigned pending_closes;
+  bool closing;
+};
+
+/* request.c */
+int nox__http_prepare(nox_req_t *req);
+int nox__http_setup_easy(nox__xfer_t *x);
+void nox__http_xfer_free(nox__xfer_t *x);
+
+/* response.c */
+size_t nox__http_on_header(char *buf, size_t size, size_t n, void *ud);
+size_t nox__http_on_write(char *buf, size_t size, size_t n, void *ud);
+int nox__http_finish_status(nox__xfer_t *x, CURLcode rc);
+void nox__http_reset_attempt(nox__xfer_t *x);
+
+/* json.c */
+int nox__json_begin(nox__json_t *js, nox_req_t *req);
+int nox__json_feed(nox__json_t *js, const char *buf, size_t len);
+int nox__json_end(nox__json_t *js);
+void nox__json_free(nox__json_t *js);
+/* Pulls a message out of an error body: {"error": "..."} or plain text. */
+void nox__json_error_message(const char *body, size_t len, char *out,
+                             size_t outlen);
+
+/* retry.c */
+bool nox__http_should_retry(nox__xfer_t *x, int status, uint64_t *delay_ms);
+long nox__http_parse_retry_after(const char *value);
+
+/* engine.c */
+void nox__http_enqueue(nox__xfer_t *x);
+
+#endif /* NOX_HTTP_H */

@@ -1,0 +1,317 @@
+/*
+ * Streaming parse of exec and create answers with yajl's push parser: the
+ * body is fed as it arrives, known top-level fields are stored on the
+ * request as their values complete, unknown fields (of any shape) are
+ * skipped, and a known field of the wrong type stops the parse.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "http.h"
+
+enum {
+  K_NONE,
+  K_OTHER,
+  K_EXIT_CODE,
+  K_STDOUT,
+  K_STDERR,
+  K_DURATION,
+  K_POD_NAME,
+  K_EXPIRES_AT
+};
+
+static const struct {
+  const char *name;
+  int key;
+  nox__op_t op;
+} fields[] = {
+    {"exitCode", K_EXIT_CODE, NOX__OP_EXEC},
+    {"stdout", K_STDOUT, NOX__OP_EXEC},
+    {"stderr", K_STDERR, NOX__OP_EXEC},
+    {"durationMs", K_DURATION, NOX__OP_EXEC},
+    {"podName", K_POD_NAME, NOX__OP_CREATE},
+    {"expiresAt", K_EXPIRES_AT, NOX__OP_CREATE},
+};
+
+static const char *key_name(int key) {
+  for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    if (fields[i].key == key)
+      return fields[i].name;
+  return "?";
+}
+
+/* Stops the parse: yajl reports "client canceled" and we keep our reason. */
+static int wrong_type(nox__json_t *js, const char *what) {
+  js->err = NOX_EPROTO;
+  snprintf(js->errmsg, sizeof(js->errmsg),
+           "malformed response: field \"%s\" is %s", key_name(js->key), what);
+  return 0;
+}
+
+/* A scalar at depth 1 is the value of the current top-level key. */
+static bool at_value(nox__json_t *js) {
+  return js->depth == 1 && js->key != K_NONE && js->key != K_OTHER;
+}
+
+/* Every value ends the current key once it is complete at depth 1. */
+static void value_done(nox__json_t *js) {
+  if (js->depth == 1)
+    js->key = K_NONE;
+}
+
+static int top_scalar(nox__json_t *js) {
+  if (js->depth == 0) {
+    js->err = NOX_EPROTO;
+    snprintf(js->errmsg, sizeof(js->errmsg),
+             "malformed response: not a JSON object");
+    return 0;
+  }
+  return 1;
+}
+
+static int on_null(void *ctx) {
+  nox__json_t *js = ctx;
+  if (!top_scalar(js))
+    return 0;
+  if (at_value(js) && js->key != K_STDOUT && js->key != K_STDERR &&
+      js->key != K_POD_NAME && js->key != K_EXPIRES_AT &&
+      js->key != K_DURATION)
+    return wrong_type(js, "null");
+  value_done(js);
+  return 1;
+}
+
+static int on_boolean(void *ctx, int v) {
+  nox__json_t *js = ctx;
+  (void)v;
+  if (!top_scalar(js))
+    return 0;
+  if (at_value(js))
+    return wrong_type(js, "a boolean");
+  value_done(js);
+  return 1;
+}
+
+static int set_number(nox__json_t *js, double v) {
+  nox_req_t *req = js->req;
+  if (js->key == K_EXIT_CODE) {
+    if (v != floor(v) || v < -2147483648.0 || v > 2147483647.0)
+      return wrong_type(js, "not an integer");
+    req->result.exit_code = (int)v;
+    req->have_exit_code = true;
+  } else if (js->key == K_DURATION) {
+    req->result.duration_ms = (int64_t)v;
+  } else {
+    return wrong_type(js, "a number");
+  }
+  return 1;
+}
+
+static int on_integer(void *ctx, long long v) {
+  nox__json_t *js = ctx;
+  if (!top_scalar(js))
+    return 0;
+  if (at_value(js) && !set_number(js, (double)v))
+    return 0;
+  value_done(js);
+  return 1;
+}
+
+static int on_double(void *ctx, double v) {
+  nox__json_t *js = ctx;
+  if (!top_scalar(js))
+    return 0;
+  if (at_value(js) && !set_number(js, v))
+    return 0;
+  value_done(js);
+  return 1;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len) {
+  nox__json_t *js = ctx;
+  nox_req_t *req = js->req;
+  nox__buf_t *dst = NULL;
+  if (!top_scalar(js))
+    return 0;
+  if (at_value(js)) {
+    switch (js->key) {
+    case K_STDOUT:
+      dst = &req->out;
+      break;
+    case K_STDERR:
+      dst = &req->errbuf;
+      break;
+    case K_POD_NAME:
+      dst = &req->pod_name;
+      break;
+    case K_EXPIRES_AT:
+      dst = &req->expires_at;
+      break;
+    default:
+      return wrong_type(js, "a string");
+    }
+    nox__buf_reset(dst); /* a repeated key: the last one wins */
+    if (nox__buf_append(dst, s, len) != 0) {
+      js->err = NOX_ENOMEM;
+      snprintf(js->errmsg, sizeof(js->errmsg), "out of memory");
+      return 0;
+    }
+  }
+  value_done(js);
+  return 1;
+}
+
+static int on_start_container(nox__json_t *js, bool array) {
+  const char *what = array ? "an array" : "an object";
+  if (js->depth == 0 && array) {
+    js->err = NOX_EPROTO;
+    snprintf(js->errmsg, sizeof(js->errmsg),
+             "malformed response: not a JSON object");
+    return 0;
+  }
+  if (at_value(js))
+    return wrong_type(js, what);
+  if (js->depth == 0)
+    js->top_is_object = true;
+  js->depth++;
+  return 1;
+}
+
+static int on_start_map(void *ctx) {
+  return on_start_container(ctx, false);
+}
+
+static int on_start_array(void *ctx) {
+  return on_start_container(ctx, true);
+}
+
+static int on_end_container(void *ctx) {
+  nox__json_t *js = ctx;
+  js->depth--;
+  value_done(js);
+  return 1;
+}
+
+static int on_map_key(void *ctx, const unsigned char *k, size_t len) {
+  nox__json_t *js = ctx;
+  if (js->depth != 1)
+    return 1;
+  js->key = K_OTHER;
+  for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    if (fields[i].op == js->req->op && strlen(fields[i].name) == len &&
+        memcmp(fields[i].name, k, len) == 0) {
+      js->key = fields[i].key;
+      break;
+    }
+  }
+  return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    on_null,      on_boolean,       on_integer, on_double,
+    NULL,         on_string,        on_start_map, on_map_key,
+    on_end_container, on_start_array, on_end_container,
+};
+
+int nox__json_begin(nox__json_t *js, nox_req_t *req) {
+  memset(js, 0, sizeof(*js));
+  js->req = req;
+  js->yh = yajl_alloc(&callbacks, NULL, js);
+  if (js->yh == NULL)
+    return NOX_ENOMEM;
+  /* Be tolerant of backends that pass raw non-UTF-8 output through. */
+  yajl_config(js->yh, yajl_dont_validate_strings, 1);
+  return 0;
+}
+
+static int parse_error(nox__json_t *js, yajl_status st, const char *buf,
+                       size_t len) {
+  if (js->err != 0)
+    return js->err;
+  js->err = NOX_EPROTO;
+  if (st == yajl_status_client_canceled) {
+    snprintf(js->errmsg, sizeof(js->errmsg), "malformed response");
+    return js->err;
+  }
+  unsigned char *m =
+      yajl_get_error(js->yh, 0, (const unsigned char *)buf, len);
+  snprintf(js->errmsg, sizeof(js->errmsg), "malformed JSON in response: %s",
+           m ? (const char *)m : "parse error");
+  if (m)
+    yajl_free_error(js->yh, m);
+  size_t n = strlen(js->errmsg);
+  while (n > 0 && (js->errmsg[n - 1] == '\n' || js->errmsg[n - 1] == ' '))
+    js->errmsg[--n] = '\0';
+  return js->err;
+}
+
+int nox__json_feed(nox__json_t *js, const char *buf, size_t len) {
+  yajl_status st = yajl_parse(js->yh, (const unsigned char *)buf, len);
+  return st == yajl_status_ok ? 0 : parse_error(js, st, buf, len);
+}
+
+int nox__json_end(nox__json_t *js) {
+  yajl_status st = yajl_complete_parse(js->yh);
+  if (st != yajl_status_ok)
+    return parse_error(js, st, NULL, 0);
+  if (!js->top_is_object) {
+    js->err = NOX_EPROTO;
+    snprintf(js->errmsg, sizeof(js->errmsg),
+             "malformed response: not a JSON object");
+    return js->err;
+  }
+  if (js->req->op == NOX__OP_EXEC && !js->req->have_exit_code) {
+    js->err = NOX_EPROTO;
+    snprintf(js->errmsg, sizeof(js->errmsg),
+             "malformed response: no \"exitCode\"");
+    return js->err;
+  }
+  return 0;
+}
+
+void nox__json_free(nox__json_t *js) {
+  if (js->yh != NULL)
+    yajl_free(js->yh);
+  js->yh = NULL;
+}
+
+/* Copies s into out, replacing control characters so it prints safely. */
+static void copy_printable(char *out, size_t outlen, const char *s,
+                           size_t len) {
+  size_t o = 0;
+  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
+                     s[len - 1] == ' ' || s[len - 1] == '\t'))
+    len--;
+  for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    out[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+  }
+  out[o] = '\0';
+}
+
+void nox__json_error_message(const char *body, size_t len, char *out,
+                             size_t outlen) {
+  out[0] = '\0';
+  if (body == NULL || len == 0)
+    return;
+  yajl_val v = yajl_tree_parse(body, NULL, 0);
+  if (v != NULL && YAJL_IS_OBJECT(v)) {
+    static const char *const keys[] = {"error", "message", "detail"};
+    for (size_t i = 0; i < 3; i++) {
+      const char *path[] = {keys[i], NULL};
+      yajl_val s = yajl_tree_get(v, path, yajl_t_string);
+      if (s != NULL) {
+        const char *str = YAJL_GET_STRING(s);
+        copy_printable(out, outlen, str, strlen(str));
+        yajl_tree_free(v);
+        return;
+      }
+    }
+  }
+  if (v != NULL)
+    yajl_tree_free(v);
+  copy_printable(out, outlen, body, len);
+}

@@ -1,0 +1,251 @@
+/*
+ * Packing a file or directory tree from disk into a tar.gz. The walk is our
+ * own (archive_read_disk visits entries in readdir order, and downloads of
+ * the same tree should give the same member order); libarchive fills each
+ * entry from its stat and writes it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "internal.h"
+#include "tar/tar.h"
+
+#define PACK_READ_CHUNK (64 * 1024)
+
+typedef struct {
+  nox__tar_writer_t w;
+  struct archive *disk; /* for archive_read_disk_entry_from_file */
+  struct archive_entry *e;
+  nox__buf_t host; /* the host path being visited */
+  size_t base;     /* offset of the member name in host.data */
+  char *chunk;
+  char *errmsg;
+  size_t errlen;
+} pack_t;
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
+/* The names in dir, sorted, without "." and "..". */
+static int list_dir(pack_t *p, int fd, char ***out, size_t *nout) {
+  DIR *d = fdopendir(fd);
+  struct dirent *de;
+  char **names = NULL, **tmp;
+  size_t n = 0, cap = 0;
+
+  if (d == NULL) {
+    close(fd);
+    return NOX_EIO;
+  }
+  errno = 0;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      tmp = realloc(names, cap * sizeof(*names));
+      if (tmp == NULL)
+        goto nomem;
+      names = tmp;
+    }
+    names[n] = strdup(de->d_name);
+    if (names[n] == NULL)
+      goto nomem;
+    n++;
+  }
+  if (errno != 0) {
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
+                       p->host.data, strerror(errno));
+    closedir(d);
+    free_names(names, n);
+    return NOX_EIO;
+  }
+  closedir(d);
+  if (n > 1)
+    qsort(names, n, sizeof(*names), cmp_names);
+  *out = names;
+  *nout = n;
+  return 0;
+
+nomem:
+  closedir(d);
+  free_names(names, n);
+  return NOX_ENOMEM;
+}
+
+static int write_file_data(pack_t *p, int fd) {
+  ssize_t n;
+
+  for (;;) {
+    n = read(fd, p->chunk, PACK_READ_CHUNK);
+    if (n == 0)
+      return 0;
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
+                         p->host.data, strerror(errno));
+      return NOX_EIO;
+    }
+    if (archive_write_data(p->w.a, p->chunk, (size_t)n) != n)
+      return nox__tar_writer_error(&p->w);
+  }
+}
+
+/* Packs p->host.data, whose member name starts at p->base ("" for root). */
+static int pack_one(pack_t *p, int root) {
+  const char *name = p->host.data + p->base;
+  int is_top_dir = *name == '\0'; /* the directory being packed */
+  struct stat st;
+  char **names = NULL;
+  size_t n = 0, i, len;
+  int fd = -1, r;
+
+  if (lstat(p->host.data, &st) != 0) {
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot stat \"%s\": %s",
+                       p->host.data, strerror(errno));
+    return errno == ENOENT && root ? NOX_ENOTFOUND : NOX_EIO;
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+    return 0;
+  if (!S_ISLNK(st.st_mode)) {
+    fd = open(p->host.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+    if (fd < 0) {
+      nox__tar_set_error(p->errmsg, p->errlen, "cannot open \"%s\": %s",
+                         p->host.data, strerror(errno));
+      return NOX_EIO;
+    }
+  }
+  if (!is_top_dir) {
+    archive_entry_clear(p->e);
+    archive_entry_copy_pathname(p->e, name);
+    archive_entry_copy_sourcepath(p->e, p->host.data);
+    if (archive_read_disk_entry_from_file(p->disk, p->e, fd, &st) !=
+        ARCHIVE_OK) {
+      nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
+                         p->host.data, archive_error_string(p->disk));
+      r = NOX_EIO;
+      goto done;
+    }
+    /* Owners mean nothing outside this host. */
+    archive_entry_set_uid(p->e, 0);
+    archive_entry_set_gid(p->e, 0);
+    archive_entry_copy_uname(p->e, NULL);
+    archive_entry_copy_gname(p->e, NULL);
+    if (archive_write_header(p->w.a, p->e) != ARCHIVE_OK) {
+      nox__tar_set_error(p->errmsg, p->errlen, "cannot pack \"%s\": %s", name,
+                         archive_error_string(p->w.a));
+      r = nox__tar_writer_error(&p->w);
+      goto done;
+    }
+  }
+  r = 0;
+  if (S_ISREG(st.st_mode)) {
+    r = write_file_data(p, fd);
+  } else if (S_ISDIR(st.st_mode)) {
+    r = list_dir(p, fd, &names, &n);
+    fd = -1; /* owned by the DIR now */
+    len = p->host.len;
+    for (i = 0; r == 0 && i < n; i++) {
+      p->host.len = len;
+      if (nox__buf_append(&p->host, "/", 1) != 0 ||
+          nox__buf_append(&p->host, names[i], strlen(names[i])) != 0) {
+        r = NOX_ENOMEM;
+        break;
+      }
+      if (is_top_dir)
+        p->base = len + 1;
+      r = pack_one(p, 0);
+    }
+    p->host.len = len;
+    p->host.data[len] = '\0';
+    free_names(names, n);
+  }
+
+done:
+  if (fd >= 0)
+    close(fd);
+  return r;
+}
+
+int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
+                       char *errmsg, size_t errlen) {
+  pack_t p;
+  struct stat st;
+  const char *slash;
+  size_t len = strlen(path);
+  int r;
+
+  memset(&p, 0, sizeof(p));
+  p.errmsg = errmsg;
+  p.errlen = errlen;
+  while (len > 1 && path[len - 1] == '/')
+    len--;
+  if (nox__buf_append(&p.host, path, len) != 0)
+    return NOX_ENOMEM;
+  if (lstat(p.host.data, &st) != 0) {
+    nox__tar_set_error(errmsg, errlen, "cannot stat \"%s\": %s", p.host.data,
+                       strerror(errno));
+    r = errno == ENOENT || errno == ENOTDIR ? NOX_ENOTFOUND : NOX_EIO;
+    nox__buf_reset(&p.host);
+    return r;
+  }
+  /* A directory gives its contents; a file is named by its last component. */
+  if (S_ISDIR(st.st_mode)) {
+    p.base = p.host.len;
+  } else {
+    slash = strrchr(p.host.data, '/');
+    p.base = slash ? (size_t)(slash - p.host.data) + 1 : 0;
+  }
+
+  p.chunk = malloc(PACK_READ_CHUNK);
+  p.e = archive_entry_new();
+  p.disk = archive_read_disk_new();
+  if (p.chunk == NULL || p.e == NULL || p.disk == NULL) {
+    r = NOX_ENOMEM;
+    goto done;
+  }
+  archive_read_disk_set_symlink_physical(p.disk);
+  archive_read_disk_set_behavior(
+      p.disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
+                  ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
+  r = nox__tar_writer_open(&p.w, cb, data);
+  if (r != 0) {
+    nox__tar_set_error(errmsg, errlen, "cannot start a tar.gz writer");
+    goto done;
+  }
+  r = pack_one(&p, 1);
+  if (r == 0) {
+    r = nox__tar_writer_close(&p.w);
+    if (r != 0)
+      nox__tar_set_error(errmsg, errlen, "cannot finish the archive: %s",
+                         archive_error_string(p.w.a));
+  }
+  nox__tar_writer_free(&p.w);
+
+done:
+  if (p.disk != NULL)
+    archive_read_free(p.disk);
+  archive_entry_free(p.e);
+  free(p.chunk);
+  nox__buf_reset(&p.host);
+  return r;
+}

@@ -1,0 +1,86 @@
+/*
+ * The tar module: packing and safe extraction with libarchive. Everything
+ * here runs off the loop thread (a work queue) or on small in-memory data;
+ * the streaming issue grows these into bounded sources and sinks.
+ */
+#ifndef NOX_TAR_H
+#define NOX_TAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+struct archive;
+
+/*
+ * Receives archive bytes as they are produced. Returns 0 to go on, or a
+ * NOX_E* code to stop the packer with that code.
+ */
+typedef int (*nox__tar_chunk_cb)(void *data, const void *buf, size_t len);
+
+/* Limits of one extraction; 0 means the default. */
+typedef struct {
+  uint64_t max_entries; /* default NOX__TAR_DEFAULT_MAX_ENTRIES */
+  uint64_t max_bytes; /* total file bytes, default NOX__TAR_DEFAULT_MAX_BYTES */
+} nox__tar_limits_t;
+
+#define NOX__TAR_DEFAULT_MAX_ENTRIES 100000u
+#define NOX__TAR_DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
+
+/*
+ * 1 if path is a safe relative archive member name: not empty, not
+ * absolute, no ".." component, and naming something (not "." or "a/").
+ */
+int nox__tar_path_is_safe(const char *path);
+
+/* snprintf into errmsg when it is not NULL. */
+void nox__tar_set_error(char *errmsg, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A pax-restricted tar + gzip writer whose output goes to a chunk callback. */
+typedef struct {
+  struct archive *a;
+  nox__tar_chunk_cb cb;
+  void *data;
+  int err; /* the code cb stopped the writer with, or 0 */
+} nox__tar_writer_t;
+
+/* Returns 0, NOX_ENOMEM or NOX_EARCHIVE; on error w needs no free. */
+int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
+                         void *data);
+/* The NOX_E* code for the writer's last failure. */
+int nox__tar_writer_error(const nox__tar_writer_t *w);
+/* Flushes the gzip stream and the tar trailer. Returns 0 or a NOX_E* code. */
+int nox__tar_writer_close(nox__tar_writer_t *w);
+void nox__tar_writer_free(nox__tar_writer_t *w);
+
+/*
+ * Packs path into a tar.gz whose bytes go to cb(data) in chunks. A
+ * directory gives its contents, named relative to it (as `tar -C path -cz
+ * .` without the "./"); a regular file gives one member named by its last
+ * component. Entries are visited in sorted order, so the same tree packs
+ * the same way; symlinks are stored, never followed; sockets, FIFOs and
+ * devices are skipped. Returns 0, NOX_ENOTFOUND (path is missing), NOX_EIO,
+ * NOX_ENOMEM, NOX_EARCHIVE, or the code cb returned.
+ */
+int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
+                       char *errmsg, size_t errlen);
+
+/*
+ * Extracts a tar or tar.gz (any format and filter libarchive reads) held in
+ * memory into the existing directory dir. Refused, with the first refused
+ * member named in errmsg: absolute names, "..", symlinks whose target leaves
+ * dir, hardlinks to names outside dir, devices, FIFOs and sockets, writing
+ * through a symlink, and passing a limit. Returns 0, NOX_EARCHIVE (bad or
+ * refused archive), NOX_ETOOBIG (a limit), NOX_EIO or NOX_ENOMEM. Members
+ * written before a failure stay on disk.
+ */
+int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
+                         const nox__tar_limits_t *limits, char *errmsg,
+                         size_t errlen);
+
+#endif /* NOX_TAR_H */

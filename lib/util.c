@@ -1,0 +1,86 @@
+/* Small helpers shared by the core and the backends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+char *nox__strdup(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+void nox_free(void *ptr) {
+  free(ptr);
+}
+
+int nox__buf_append(nox__buf_t *b, const void *p, size_t n) {
+  if (n == 0)
+    return 0;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1) {
+      if (cap > SIZE_MAX / 2)
+        return NOX_ENOMEM;
+      cap *= 2;
+    }
+    char *d = realloc(b->data, cap);
+    if (d == NULL)
+      return NOX_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+void nox__buf_reset(nox__buf_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+}
+
+/*
+ * Accepts the RFC 3339 shapes backends send: YYYY-MM-DDTHH:MM:SS, optional
+ * fraction, then Z, +hh:mm, -hh:mm or nothing (taken as UTC).
+ */
+int64_t nox__parse_iso8601(const char *s) {
+  int y, mo, d, h, mi, sec, n = 0;
+  if (s == NULL ||
+      sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+             &n) != 6 ||
+      n == 0)
+    return -1;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return -1;
+  const char *p = s + n;
+  if (*p == '.' || *p == ',') {
+    p++;
+    while (*p >= '0' && *p <= '9')
+      p++;
+  }
+  long offset = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int oh, om, m = 0;
+    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m == 0)
+      return -1;
+    offset = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+    p += 1 + m;
+  }
+  if (*p != '\0')
+    return -1;
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return (int64_t)timegm(&tm) - offset;
+}
