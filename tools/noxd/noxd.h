@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <microhttpd.h>
+#include <uv.h>
 #include <noxrunner.h>
 
 #define NOXD_DEFAULT_LISTEN "127.0.0.1:8080"

@@ -509,11 +509,12 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
   }
 
   s->mhd = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+      flags, 0, NULL, NULL, on_request, s,
+      /* First, so that MHD logs nothing through its own logger. */
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
       MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NOXD_CONNECTION_TIMEOUT_S,
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
       MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
   info = s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
   if (info == NULL) {
