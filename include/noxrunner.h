@@ -164,7 +164,11 @@ typedef enum {
   NOX_HTTP_AUTO = 0,
   /** Always HTTP/1.1. */
   NOX_HTTP_1_1 = 1,
-  /** HTTP/2, with prior knowledge over cleartext http:// URLs. */
+  /**
+   * HTTP/2, with prior knowledge over cleartext http:// URLs. Note: libcurl
+   * before 7.89 fails to reuse a prior-knowledge connection (curl issue
+   * 10634), so on such a libcurl prefer https:// where h2 is negotiated.
+   */
   NOX_HTTP_2 = 2
 } nox_http_version_t;
 
@@ -230,6 +234,11 @@ typedef struct nox_client_options {
   size_t max_output_bytes;
   /** Local backend: how often expired sandboxes are reaped, in ms (default 10000). */
   uint32_t reap_interval_ms;
+  /**
+   * HTTPS: a PEM file of CA certificates to trust instead of the system's,
+   * or NULL. Copied.
+   */
+  const char *ca_file;
 } nox_client_options_t;
 
 /** Use as max_retries to turn retries off (0 means "the default"). */
@@ -237,7 +246,7 @@ typedef struct nox_client_options {
 
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0 }
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL }
 
 /** Called once when nox_client_close() has finished; data is the caller's. */
 typedef void (*nox_close_cb)(void *data);

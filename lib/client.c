@@ -63,6 +63,7 @@ static void client_free(nox_client_t *c) {
   free(c->base_url);
   free(c->token);
   free(c->user_agent);
+  free(c->ca_file);
   free(c);
 }
 
@@ -95,10 +96,12 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   }
   c->base_url = strdup(url);
   c->token = nox__strdup(opts->token);
+  c->ca_file = nox__strdup(opts->ca_file);
   c->user_agent = strdup(opts->user_agent ? opts->user_agent
                                           : "libnoxrunner/" NOX_VERSION_STRING);
   if (c->base_url == NULL || c->user_agent == NULL ||
-      (opts->token != NULL && c->token == NULL)) {
+      (opts->token != NULL && c->token == NULL) ||
+      (opts->ca_file != NULL && c->ca_file == NULL)) {
     client_free(c);
     return NOX_ENOMEM;
   }
@@ -109,6 +112,7 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   c->opts.base_url = c->base_url;
   c->opts.token = c->token;
   c->opts.user_agent = c->user_agent;
+  c->opts.ca_file = c->ca_file;
 
   nox__list_init(&c->reqs);
   nox__list_init(&c->start_q);

@@ -162,6 +162,7 @@ struct nox_client_s {
   char *base_url;   /* without trailing slash */
   char *token;
   char *user_agent;
+  char *ca_file;
 
   nox__list_t reqs;     /* every live request */
   size_t nreqs;

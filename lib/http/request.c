@@ -268,6 +268,8 @@ int nox__http_setup_easy(nox__xfer_t *x) {
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   SETOPT(CURLOPT_TCP_NODELAY, 1L);
+  if (o->ca_file != NULL)
+    SETOPT(CURLOPT_CAINFO, o->ca_file);
   if (x->timeout_ms > 0) {
     SETOPT(CURLOPT_TIMEOUT_MS, x->timeout_ms);
   } else {
