@@ -56,6 +56,8 @@ static int apply_defaults(nox_client_options_t *o) {
 static const nox__backend_t *backend_for(const char *url) {
   if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
     return &nox__http_backend;
+  if (strncmp(url, "local:", 6) == 0)
+    return &nox__local_backend;
   return NULL;
 }
 
