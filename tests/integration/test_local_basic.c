@@ -119,9 +119,9 @@ static void check_files(nox_client_t *c) {
   ASSERT_EQ(lt_upload(c, "beta", NULL, NULL, 0, d.data, d.data_len, &r),
             NOX_ENOTFOUND);
   ASSERT_EQ(lt_create(c, "beta", 0, &r), 0);
-  ASSERT_EQ(lt_upload(c, "beta", "/workspace/copy", NULL, 0, d.data,
-                      d.data_len, &r),
-            0);
+  ASSERT_EQ(
+      lt_upload(c, "beta", "/workspace/copy", NULL, 0, d.data, d.data_len, &r),
+      0);
   lt_sh(c, "beta", "cat copy/a.txt copy/deep/er/a.txt; copy/dir/run.sh", &r);
   ASSERT_STR_EQ(r.out, "alpha file\nalpha file\nran\n");
   lt_res_free(&r);
@@ -156,9 +156,9 @@ static void check_files(nox_client_t *c) {
   ASSERT(strstr(r.msg, "link") != NULL);
   free(t.data);
 
-  ASSERT_EQ(lt_upload(c, "beta", NULL, NULL, 0, "not an archive at all", 21,
-                      &r),
-            NOX_EARCHIVE);
+  ASSERT_EQ(
+      lt_upload(c, "beta", NULL, NULL, 0, "not an archive at all", 21, &r),
+      NOX_EARCHIVE);
   lt_sh(c, "beta", "ls /workspace/../escape.txt 2>/dev/null; ls", &r);
   ASSERT(strstr(r.out, "escape") == NULL);
   ASSERT(strstr(r.out, "fine.txt") != NULL); /* the member before it */

@@ -149,6 +149,11 @@ static void expect_error(const noxd_test_t *t, const char *method,
 }
 
 static void table(const noxd_test_t *t) {
+  char url[512];
+
+  /* The sandbox exists, so that only the input is wrong. */
+  snprintf(url, sizeof(url), "%s%s", t->srv.url, PUT);
+  ASSERT_EQ(noxd_http("PUT", url, NULL, NULL, NULL), 200);
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     const bad_t *b = &bad[i];
     noxd_http_opts_t o = {NULL, b->body, 0, false};
