@@ -3,6 +3,13 @@
 if(TARGET noxd)
   set(_noxd_util integration/noxd_util.c)
 
+  # noxd's JSON and path helpers, compiled in, without a server.
+  nox_add_test(test_noxd_json
+    SOURCES unit/test_noxd_json.c ${PROJECT_SOURCE_DIR}/tools/noxd/json.c
+    LABELS noxd)
+  target_include_directories(test_noxd_json PRIVATE ${PROJECT_SOURCE_DIR}/tools/noxd)
+  target_link_libraries(test_noxd_json PRIVATE PkgConfig::MHD)
+
   nox_add_test(test_noxd_bad_requests
     SOURCES integration/test_noxd_bad_requests.c ${_noxd_util} LABELS noxd)
   nox_add_test(test_noxd_e2e

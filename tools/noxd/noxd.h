@@ -149,7 +149,6 @@ int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
 int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len);
 int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len);
 int noxd_json_error(const char *msg, char **out, size_t *len);
-int noxd_json_ok(char **out, size_t *len);
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), 0 if invalid. */
 size_t noxd_utf8_seq(const unsigned char *s, size_t n);
