@@ -246,6 +246,59 @@ static void tokens(void) {
   ASSERT_EQ(noxd_test_stop(&t), 0);
 }
 
+/*
+ * Bounded mutation runs: byte-flipped create bodies and archives. Each answer
+ * is a success or a 400 with a JSON error, and the server stays up. No exec
+ * bodies: a mutated cmd could name any program.
+ */
+static void mutations(const noxd_test_t *t) {
+  static const char create[] =
+      "{\"ttlSeconds\":60,\"image\":\"img\",\"cpuLimit\":\"1\","
+      "\"memoryLimit\":\"1Gi\",\"ephemeralStorageLimit\":\"2Gi\"}";
+  /* "tar czf" of one file, f.txt = "hello\n". */
+  static const unsigned char tgz[] = {
+      0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xed,
+      0xd0, 0x31, 0x0a, 0x80, 0x30, 0x10, 0x44, 0xd1, 0xad, 0x3d, 0x45,
+      0x4e, 0x20, 0x9b, 0x44, 0x73, 0x1f, 0x0b, 0xc5, 0x42, 0x08, 0x68,
+      0x04, 0x8f, 0xaf, 0xa6, 0xb4, 0x50, 0x2c, 0x82, 0x08, 0xff, 0x35,
+      0x53, 0x4c, 0x33, 0xcc, 0x50, 0xa7, 0x2d, 0x49, 0x59, 0x7a, 0x08,
+      0x4d, 0x93, 0xf3, 0x70, 0xcd, 0xb3, 0x15, 0xdb, 0x7a, 0x75, 0xce,
+      0x6a, 0x08, 0x4e, 0xd4, 0x6a, 0xeb, 0xbd, 0x18, 0x2d, 0xbc, 0x2b,
+      0x5b, 0x97, 0xd4, 0xcd, 0xc6, 0xc8, 0x1c, 0xe3, 0xed, 0x0f, 0x4f,
+      0xfd, 0x4f, 0x8d, 0xfd, 0x34, 0xc5, 0xea, 0xeb, 0x15, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x80, 0xb7, 0x76, 0x45, 0x28, 0x0a, 0xdd, 0x00, 0x28, 0x00, 0x00};
+  char buf[sizeof(create) + sizeof(tgz)], url[512], msg[512];
+  unsigned rng = 2024;
+
+  for (int i = 0; i < 300; i++) {
+    bool archive = i % 3 == 2;
+    const char *src = archive ? (const char *)tgz : create;
+    size_t n = archive ? sizeof(tgz) : sizeof(create) - 1;
+    noxd_http_opts_t o = {NULL, buf, n, false};
+    char *body = NULL;
+    long status;
+
+    memcpy(buf, src, n);
+    for (int k = 0; k < 1 + i % 4; k++) {
+      rng = rng * 1103515245u + 12345u;
+      buf[(rng >> 8) % n] = (char)(rng >> 20);
+    }
+    snprintf(url, sizeof(url), "%s%s", t->srv.url,
+             archive ? "/v1/sandboxes/bad1/files/upload" : PUT);
+    status = noxd_http(archive ? "POST" : "PUT", url, &o, &body, NULL);
+    if (status != 200 &&
+        (status != 400 || !noxd_error_message(body, msg, sizeof(msg)))) {
+      fprintf(stderr, "mutation %d: status %ld body %.300s\n", i, status,
+              body ? body : "(none)");
+      ASSERT(0);
+    }
+    free(body);
+    ASSERT(noxd_test_alive(t));
+  }
+  healthy(t);
+}
+
 int main(void) {
   static const char *const extra[] = {"--max-body", "65536", NULL};
   noxd_test_t t;
@@ -257,6 +310,7 @@ int main(void) {
   long_id(&t);
   too_big(&t);
   unknown_fields(&t);
+  mutations(&t);
   /* A clean SIGTERM exit: status 0. */
   ASSERT_EQ(noxd_test_stop(&t), 0);
   tokens();
