@@ -234,6 +234,40 @@ static void check_files(void) {
   ASSERT(last.message[0] != '\0');
 }
 
+/* A body past noxd's first allocation, both ways. */
+static void check_big_file(void) {
+  const size_t n = (size_t)3 << 20;
+  char *data = malloc(n);
+  unsigned rng = 7;
+  nox_file_t f = {"big.bin", data, n, 0};
+  nox_upload_options_t up = NOX_UPLOAD_OPTIONS_INIT;
+  nox_download_options_t down = NOX_DOWNLOAD_OPTIONS_INIT;
+
+  ASSERT(data != NULL);
+  /* Incompressible, so the archive is as big as the file. */
+  for (size_t i = 0; i < n; i++) {
+    rng = rng * 1103515245u + 12345u;
+    data[i] = (char)(rng >> 16);
+  }
+  up.files = &f;
+  up.nfiles = 1;
+  up.dest = "/workspace/big";
+  reset();
+  ASSERT_EQ(nox_upload(NULL, client, "e2e-a", &up, on_done, NULL), 0);
+  ASSERT_EQ(wait_done(), 0);
+  free(data);
+  ASSERT_EQ(shell("e2e-a", "wc -c < big/big.bin", NULL), 0);
+  ASSERT_EQ(atol(last.out), (long)n);
+
+  down.src = "/workspace/big";
+  reset();
+  ASSERT_EQ(nox_download(NULL, client, "e2e-a", &down, on_data, on_done, NULL),
+            0);
+  ASSERT_EQ(wait_done(), 0);
+  ASSERT_GT(last.data_len, n);
+  ASSERT_EQ(shell("e2e-a", "rm -r big", NULL), 0);
+}
+
 /* Ids are any string: percent-encoded by the client, decoded by noxd. */
 static void check_odd_ids(void) {
   static const char *const ids[] = {"a/b", "a b", "x%2Fy", "q?r#s&t=u",
@@ -320,6 +354,7 @@ int main(int argc, char **argv) {
 
   check_exec();
   check_files();
+  check_big_file();
   check_odd_ids();
   check_dot_ids(&t);
 

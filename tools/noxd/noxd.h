@@ -16,6 +16,8 @@
 
 #define NOXD_DEFAULT_LISTEN "127.0.0.1:8080"
 #define NOXD_DEFAULT_MAX_BODY ((size_t)64 << 20)
+/* Most of a declared request body allocated before it arrives. */
+#define NOXD_BODY_PREALLOC ((long long)1 << 20)
 /* How long a shutdown waits for answers to reach their clients. */
 #define NOXD_DRAIN_MS 5000u
 /* Idle keep-alive connections are closed after this many seconds. */

@@ -179,10 +179,12 @@ static bool begin(noxd_conn_t *c, const char *url) {
                      s->max_body);
     return true;
   }
+  /* Sized up front, but only so far: a declared length costs nothing. */
   if (cl > 0 && c->resp == NULL) {
-    c->body = malloc((size_t)cl + 1);
+    size_t cap = (size_t)(cl < NOXD_BODY_PREALLOC ? cl : NOXD_BODY_PREALLOC);
+    c->body = malloc(cap + 1);
     if (c->body != NULL)
-      c->body_cap = (size_t)cl + 1;
+      c->body_cap = cap + 1;
   }
   return false;
 }
