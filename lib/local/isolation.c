@@ -331,10 +331,15 @@ int nox__local_command(const nox__local_t *l, const nox__local_job_t *job,
           script, scriptlen, "ulimit -v %llu || exit 125; ",
           (unsigned long long)((lim.memory_bytes + 1023) / 1024));
     if (lim.cpu_millis != 0) {
+      /* SIGXCPU at the budget (catchable), SIGKILL a second later. */
       uint64_t secs = (lim.cpu_millis * (uint64_t)timeout_seconds + 999) / 1000;
+      if (secs == 0)
+        secs = 1;
       used += (size_t)snprintf(script + used, scriptlen - used,
-                               "ulimit -t %llu || exit 125; ",
-                               (unsigned long long)(secs ? secs : 1));
+                               "ulimit -S -t %llu && ulimit -H -t %llu || "
+                               "exit 125; ",
+                               (unsigned long long)secs,
+                               (unsigned long long)secs + 1);
     }
     snprintf(script + used, scriptlen - used, "exec \"$@\"");
     argv[n++] = "/bin/sh";

@@ -166,8 +166,8 @@ static inline int lt_upload(nox_client_t *c, const char *id, const char *dest,
   return r->status;
 }
 
-static inline int lt_download(nox_client_t *c, const char *id,
-                              const char *src, lt_res_t *r) {
+static inline int lt_download(nox_client_t *c, const char *id, const char *src,
+                              lt_res_t *r) {
   nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
   o.src = src;
   memset(r, 0, sizeof(*r));
@@ -208,8 +208,8 @@ static inline char *lt_mkroot(void) {
   return p;
 }
 
-static inline int lt_rm_entry(const char *path, const struct stat *st,
-                              int type, struct FTW *ftw) {
+static inline int lt_rm_entry(const char *path, const struct stat *st, int type,
+                              struct FTW *ftw) {
   (void)st;
   (void)ftw;
   return type == FTW_DP ? rmdir(path) : unlink(path);
@@ -247,6 +247,42 @@ static inline int lt_have_bwrap(uv_loop_t *loop, const char *root) {
     lt_close(c);
   ASSERT(r == 0 || r == NOX_EUNSUPPORTED);
   return r == 0;
+}
+
+/* 1 if some process on the host has token in its command line. */
+static inline int lt_host_has_process(const char *token) {
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  char path[300], buf[4096];
+  int found = 0;
+  ASSERT(d != NULL);
+  while (!found && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+      continue;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+      if (buf[i] == '\0')
+        buf[i] = ' ';
+    buf[n] = '\0';
+    found = strstr(buf, token) != NULL;
+  }
+  closedir(d);
+  return found;
+}
+
+/* Waits up to 3 s (the kernel reaps asynchronously) for token to vanish. */
+static inline int lt_gone(uv_loop_t *loop, const char *token) {
+  for (int i = 0; i < 60; i++) {
+    if (!lt_host_has_process(token))
+      return 1;
+    lt_sleep(loop, 50);
+  }
+  return 0;
 }
 
 /*

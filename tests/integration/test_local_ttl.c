@@ -1,0 +1,105 @@
+/*
+ * TTL: the reaper removes expired sandboxes on its timer, touch keeps a
+ * sandbox alive past its ttl, a client started later removes what expired
+ * while no process ran, and delete (or expiry) kills the sandbox's running
+ * commands.
+ */
+#include "local_util.h"
+
+static nox_client_t *client_reaping(uv_loop_t *loop, const char *root,
+                                    uint32_t every_ms) {
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  nox_client_t *c = NULL;
+  char url[512];
+
+  snprintf(url, sizeof(url), "local://%s", root);
+  o.base_url = url;
+  o.isolation = NOX_ISOLATION_NONE;
+  o.reap_interval_ms = every_ms;
+  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
+  return c;
+}
+
+/* Starts `sleep 30` in id; its outcome lands in r. */
+static void start_sleeper(nox_client_t *c, const char *id, lt_res_t *r) {
+  const char *argv[] = {"sleep", "30", NULL};
+  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
+
+  o.timeout_seconds = 60;
+  memset(r, 0, sizeof(*r));
+  ASSERT_EQ(nox_exec(NULL, c, id, argv, &o, lt_on_exec, r), 0);
+}
+
+static void wait_ms(uv_loop_t *loop, lt_res_t *r, uint64_t limit_ms) {
+  uint64_t t0 = uv_hrtime();
+  while (!r->done) {
+    ASSERT_LT((uv_hrtime() - t0) / 1000000, limit_ms);
+    lt_sleep(loop, 20);
+  }
+}
+
+int main(void) {
+  uv_loop_t loop;
+  char *root = lt_mkroot();
+  nox_client_t *c;
+  lt_res_t r, s1, s2;
+  int i;
+
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  c = client_reaping(&loop, root, 200);
+
+  ASSERT_EQ(lt_create(c, "short", 1, &r), 0);
+  ASSERT_EQ(lt_create(c, "long", 600, &r), 0);
+  ASSERT_EQ(lt_create(c, "touched", 2, &r), 0);
+  ASSERT_EQ(lt_create(c, "busy", 1, &r), 0);
+  start_sleeper(c, "busy", &s1);
+  lt_sleep(&loop, 300);
+  ASSERT_EQ(lt_count_sandboxes(root), 4);
+
+  /* Four seconds of touching every 0.7 s keeps a 2 s sandbox alive. */
+  for (i = 0; i < 6; i++) {
+    lt_sleep(&loop, 700);
+    ASSERT_EQ(lt_simple(nox_touch, c, "touched"), 0);
+  }
+  /* The reaper removed the others that expired, killing busy's command. */
+  ASSERT_EQ(lt_count_sandboxes(root), 2);
+  ASSERT_EQ(lt_simple(nox_touch, c, "short"), NOX_ENOTFOUND);
+  ASSERT_EQ(lt_simple(nox_touch, c, "busy"), NOX_ENOTFOUND);
+  ASSERT_EQ(lt_simple(nox_touch, c, "long"), 0);
+  ASSERT_EQ(lt_simple(nox_delete, c, "touched"), 0);
+  wait_ms(&loop, &s1, 3000);
+  ASSERT_EQ(s1.status, 0);
+  ASSERT_EQ(s1.exit_code, 128 + 9);
+  lt_res_free(&s1);
+
+  /* delete kills what runs there first. */
+  start_sleeper(c, "victim", &s2);
+  lt_sleep(&loop, 300);
+  ASSERT(!s2.done);
+  uint64_t t0 = uv_hrtime();
+  ASSERT_EQ(lt_simple(nox_delete, c, "victim"), 0);
+  wait_ms(&loop, &s2, 3000);
+  ASSERT_EQ(s2.exit_code, 128 + 9);
+  ASSERT_LT((uv_hrtime() - t0) / 1000000, 3000);
+  lt_res_free(&s2);
+  lt_close(c);
+
+  /* A sandbox expires while no client runs; the next one reaps it at once. */
+  c = client_reaping(&loop, root, 3600 * 1000);
+  ASSERT_EQ(lt_create(c, "stale", 1, &r), 0);
+  lt_close(c);
+  ASSERT_EQ(lt_count_sandboxes(root), 2); /* long, stale */
+  lt_sleep(&loop, 1500);
+  ASSERT_EQ(lt_count_sandboxes(root), 2); /* nobody reaps meanwhile */
+  c = client_reaping(&loop, root, 3600 * 1000);
+  for (i = 0; i < 100 && lt_count_sandboxes(root) != 1; i++)
+    lt_sleep(&loop, 20);
+  ASSERT_EQ(lt_count_sandboxes(root), 1);
+  ASSERT_EQ(lt_simple(nox_touch, c, "stale"), NOX_ENOTFOUND);
+  ASSERT_EQ(lt_simple(nox_touch, c, "long"), 0);
+  lt_close(c);
+
+  lt_rmroot(root);
+  ASSERT_LOOP_CLOSES(&loop);
+  return 0;
+}
