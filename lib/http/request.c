@@ -138,7 +138,11 @@ static int build_url(nox__xfer_t *x) {
     }
     if (err == 0)
       err = nox__buf_append(&u, "/v1/sandboxes/", 14);
-    if (err == 0)
+    /* "." and ".." would be dot-segments that URL normalisation removes. */
+    if (err == 0 && (strcmp(req->session_id, ".") == 0 ||
+                     strcmp(req->session_id, "..") == 0))
+      err = nox__buf_append(&u, "%2E%2E", 3 * strlen(req->session_id));
+    else if (err == 0)
       err = append_escaped(&u, req->session_id);
     if (err == 0)
       err = nox__buf_append(&u, suffix, strlen(suffix));
