@@ -271,7 +271,7 @@ static void check_big_file(void) {
 /* Ids are any string: percent-encoded by the client, decoded by noxd. */
 static void check_odd_ids(void) {
   static const char *const ids[] = {"a/b", "a b", "x%2Fy", "q?r#s&t=u",
-                                    "caf\xC3\xA9"};
+                                    "caf\xC3\xA9", ".", ".."};
   for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
     char script[64];
     ASSERT_EQ(create(ids[i], 60), 0);
