@@ -229,6 +229,14 @@ done:
   return r;
 }
 
+/*
+ * Times are whole seconds, so a sandbox lives until the second after its
+ * expiry has passed: never shorter than its ttl, at most a second longer.
+ */
+static bool expired(const nox__local_meta_t *m, int64_t now) {
+  return m->expires_at < now;
+}
+
 /* ---- locking and removal ------------------------------------------------ */
 
 static int lock_root(const char *root) {
@@ -328,7 +336,7 @@ int nox__local_session_open(nox__local_job_t *job, nox__sess_mode_t mode) {
     goto done;
   }
   /* Expired, or left half-made by a crash: gone as far as callers know. */
-  if (!exists || m->expires_at <= now) {
+  if (!exists || expired(m, now)) {
     nox__local_meta_free(m);
     if (access(sbdir, F_OK) == 0)
       trash = to_trash(root, name);
@@ -411,7 +419,7 @@ int nox__local_session_delete(nox__local_job_t *job) {
   if (r == NOX_ENOMEM)
     goto done;
   ours = r == 0 && strcmp(m.id, enc) == 0;
-  live = ours && m.expires_at > (int64_t)time(NULL);
+  live = ours && !expired(&m, (int64_t)time(NULL));
   /* An expired sandbox is gone for callers, but its files go now too. */
   if (ours || r == NOX_EIO) {
     trash = to_trash(root, name);
@@ -483,7 +491,7 @@ void nox__local_session_reap(nox__local_job_t *job) {
     free(sbdir);
     if (r == NOX_ENOMEM)
       break;
-    if (r == 0 && m.expires_at > now) {
+    if (r == 0 && !expired(&m, now)) {
       nox__local_meta_free(&m);
       continue;
     }

@@ -89,7 +89,7 @@ int main(void) {
   ASSERT_EQ(lt_create(c, "stale", 1, &r), 0);
   lt_close(c);
   ASSERT_EQ(lt_count_sandboxes(root), 2); /* long, stale */
-  lt_sleep(&loop, 1500);
+  lt_sleep(&loop, 2100); /* past the second after its expiry */
   ASSERT_EQ(lt_count_sandboxes(root), 2); /* nobody reaps meanwhile */
   c = client_reaping(&loop, root, 3600 * 1000);
   for (i = 0; i < 100 && lt_count_sandboxes(root) != 1; i++)

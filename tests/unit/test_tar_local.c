@@ -1,0 +1,453 @@
+/*
+ * lib/tar: packing files and trees, and safe extraction, on real archives
+ * and real directories. Hostile archives are built with libarchive itself
+ * (any member name, type or link is allowed by its writer).
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "tar/tar.h"
+#include "test.h"
+
+static int sink(void *data, const void *buf, size_t len) {
+  return nox__buf_append(data, buf, len);
+}
+
+static int failing_sink(void *data, const void *buf, size_t len) {
+  (void)data;
+  (void)buf;
+  (void)len;
+  return NOX_EUSER;
+}
+
+/* ---- building archives -------------------------------------------------- */
+
+typedef struct {
+  struct archive *a;
+  nox__buf_t out;
+} builder_t;
+
+static la_ssize_t builder_write(struct archive *a, void *data, const void *buf,
+                                size_t len) {
+  (void)a;
+  ASSERT_EQ(nox__buf_append(data, buf, len), 0);
+  return (la_ssize_t)len;
+}
+
+static void build_begin(builder_t *b, int gzip) {
+  memset(b, 0, sizeof(*b));
+  b->a = archive_write_new();
+  ASSERT(b->a != NULL);
+  ASSERT_EQ(archive_write_set_format_pax_restricted(b->a), ARCHIVE_OK);
+  if (gzip)
+    ASSERT_EQ(archive_write_add_filter_gzip(b->a), ARCHIVE_OK);
+  ASSERT_EQ(archive_write_open(b->a, &b->out, NULL, builder_write, NULL),
+            ARCHIVE_OK);
+}
+
+/* type: 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'p' FIFO, 'c' chr. */
+static void build_add(builder_t *b, const char *name, char type,
+                      const char *link, const char *body) {
+  struct archive_entry *e = archive_entry_new();
+  size_t len = body ? strlen(body) : 0;
+  archive_entry_set_pathname(e, name);
+  archive_entry_set_perm(e, 0644);
+  switch (type) {
+  case 'd':
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0755);
+    break;
+  case 'l':
+    archive_entry_set_filetype(e, AE_IFLNK);
+    archive_entry_set_symlink(e, link);
+    break;
+  case 'h':
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_hardlink(e, link);
+    break;
+  case 'p':
+    archive_entry_set_filetype(e, AE_IFIFO);
+    break;
+  case 'c':
+    archive_entry_set_filetype(e, AE_IFCHR);
+    archive_entry_set_rdev(e, makedev(1, 3));
+    break;
+  default:
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_size(e, (la_int64_t)len);
+  }
+  ASSERT_EQ(archive_write_header(b->a, e), ARCHIVE_OK);
+  if (type == 'f' && len > 0)
+    ASSERT_EQ(archive_write_data(b->a, body, len), (la_ssize_t)len);
+  archive_entry_free(e);
+}
+
+static void build_end(builder_t *b) {
+  ASSERT_EQ(archive_write_close(b->a), ARCHIVE_OK);
+  archive_write_free(b->a);
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int type,
+                    struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static char *mkdir_tmp(void) {
+  char *p = strdup("/tmp/nox-tar-XXXXXX");
+  ASSERT(p != NULL && mkdtemp(p) != NULL);
+  return p;
+}
+
+static void rm_tmp(char *p) {
+  nftw(p, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(p);
+}
+
+static char *read_file(const char *dir, const char *name) {
+  char path[1024];
+  static char buf[4096];
+  FILE *f;
+  size_t n;
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  f = fopen(path, "rb");
+  if (f == NULL)
+    return NULL;
+  n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+static int exists(const char *dir, const char *name) {
+  char path[1024];
+  struct stat st;
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  return lstat(path, &st) == 0;
+}
+
+/* Member names of an archive, "\n"-joined, in archive order. */
+static void list_members(const nox__buf_t *arc, char *out, size_t len) {
+  struct archive *a = archive_read_new();
+  struct archive_entry *e;
+  size_t used = 0;
+  archive_read_support_filter_all(a);
+  archive_read_support_format_all(a);
+  ASSERT_EQ(archive_read_open_memory(a, arc->data, arc->len), ARCHIVE_OK);
+  out[0] = '\0';
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+    used += (size_t)snprintf(out + used, len - used, "%s%s\n",
+                             archive_entry_pathname(e),
+                             archive_entry_filetype(e) == AE_IFLNK ? "@" : "");
+  archive_read_free(a);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_path_is_safe(void) {
+  ASSERT(nox__tar_path_is_safe("a"));
+  ASSERT(nox__tar_path_is_safe("a/b/c.txt"));
+  ASSERT(nox__tar_path_is_safe("./a"));
+  ASSERT(nox__tar_path_is_safe("a..b"));
+  ASSERT(nox__tar_path_is_safe("..a/b"));
+  ASSERT(!nox__tar_path_is_safe(NULL));
+  ASSERT(!nox__tar_path_is_safe(""));
+  ASSERT(!nox__tar_path_is_safe("/etc/passwd"));
+  ASSERT(!nox__tar_path_is_safe(".."));
+  ASSERT(!nox__tar_path_is_safe("../a"));
+  ASSERT(!nox__tar_path_is_safe("a/../../b"));
+  ASSERT(!nox__tar_path_is_safe("a/.."));
+  ASSERT(!nox__tar_path_is_safe("dir/"));
+  ASSERT(!nox__tar_path_is_safe("."));
+  ASSERT(!nox__tar_path_is_safe("a/."));
+}
+
+static void test_pack_files_roundtrip(void) {
+  nox_file_t files[] = {{"a.txt", "hello", 5, 0},
+                        {"sub/dir/run.sh", "#!/bin/sh\n", 10, 0750},
+                        {"empty", NULL, 0, 0}};
+  nox_file_t bad[] = {{"ok", "x", 1, 0}, {"../up", "x", 1, 0}};
+  nox__buf_t arc = {0};
+  char err[256], *dir = mkdir_tmp(), path[1024];
+  struct stat st;
+
+  ASSERT_EQ(nox__tar_pack_files(&arc, files, 3, err, sizeof(err)), 0);
+  ASSERT_EQ((unsigned char)arc.data[0], 0x1f);
+  ASSERT_EQ(
+      nox__tar_extract_mem(arc.data, arc.len, dir, NULL, err, sizeof(err)), 0);
+  ASSERT_STR_EQ(read_file(dir, "a.txt"), "hello");
+  ASSERT_STR_EQ(read_file(dir, "sub/dir/run.sh"), "#!/bin/sh\n");
+  ASSERT_STR_EQ(read_file(dir, "empty"), "");
+  snprintf(path, sizeof(path), "%s/a.txt", dir);
+  ASSERT_EQ(stat(path, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0644 & ~(unsigned)umask(022));
+  snprintf(path, sizeof(path), "%s/sub/dir/run.sh", dir);
+  ASSERT_EQ(stat(path, &st), 0);
+  ASSERT(st.st_mode & 0100);
+  nox__buf_reset(&arc);
+
+  ASSERT_EQ(nox__tar_pack_files(&arc, bad, 2, err, sizeof(err)), NOX_EINVAL);
+  ASSERT(strstr(err, "../up") != NULL);
+  ASSERT_EQ(arc.len, 0);
+  rm_tmp(dir);
+}
+
+/* Extracting arc into a fresh dir must fail with code, naming needle. */
+static void expect_refused(builder_t *b, int code, const char *needle) {
+  char err[256] = "", *dir = mkdir_tmp();
+  nox__tar_limits_t lim = {0, 0};
+  ASSERT_EQ(nox__tar_extract_mem(b->out.data, b->out.len, dir, &lim, err,
+                                 sizeof(err)),
+            code);
+  if (strstr(err, needle) == NULL)
+    fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err, needle);
+  ASSERT(strstr(err, needle) != NULL);
+  ASSERT(!exists(dir, "../escaped"));
+  rm_tmp(dir);
+  nox__buf_reset(&b->out);
+}
+
+static void test_extract_refusals(void) {
+  builder_t b;
+
+  build_begin(&b, 1);
+  build_add(&b, "/tmp/nox-abs-escape", 'f', NULL, "x");
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "/tmp/nox-abs-escape");
+  ASSERT_NE(access("/tmp/nox-abs-escape", F_OK), 0);
+
+  build_begin(&b, 1);
+  build_add(&b, "../escaped", 'f', NULL, "x");
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "../escaped");
+
+  build_begin(&b, 0);
+  build_add(&b, "a/../../escaped", 'f', NULL, "x");
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "a/../../escaped");
+
+  build_begin(&b, 1);
+  build_add(&b, "abs-link", 'l', "/etc", NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "abs-link");
+
+  build_begin(&b, 1);
+  build_add(&b, "d/up-link", 'l', "../../x", NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "d/up-link");
+
+  /* ".." after a name could climb out of a symlinked directory. */
+  build_begin(&b, 1);
+  build_add(&b, "dot", 'l', ".", NULL);
+  build_add(&b, "sneaky", 'l', "dot/..", NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "sneaky");
+
+  build_begin(&b, 1);
+  build_add(&b, "hl", 'h', "../../etc/passwd", NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "hl");
+
+  build_begin(&b, 1);
+  build_add(&b, "hl", 'h', "/etc/passwd", NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "hl");
+
+  build_begin(&b, 1);
+  build_add(&b, "fifo", 'p', NULL, NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "fifo");
+
+  build_begin(&b, 1);
+  build_add(&b, "null", 'c', NULL, NULL);
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "null");
+
+  /* Writing through a symlink the archive itself made. */
+  build_begin(&b, 1);
+  build_add(&b, "real", 'd', NULL, NULL);
+  build_add(&b, "via", 'l', "real", NULL);
+  build_add(&b, "via/file", 'f', NULL, "x");
+  build_end(&b);
+  expect_refused(&b, NOX_EARCHIVE, "via/file");
+
+  /* Not an archive; and mtree, which could read host files, is not read. */
+  nox__buf_append(&b.out, "#mtree\nx type=file contents=/etc/hostname\n", 43);
+  expect_refused(&b, NOX_EARCHIVE, "not a readable archive");
+  nox__buf_append(&b.out, "\x1f\x8b garbage", 10);
+  expect_refused(&b, NOX_EARCHIVE, "");
+}
+
+static void test_extract_through_existing_symlink(void) {
+  char *dir = mkdir_tmp(), *outside = mkdir_tmp(), link[1024], err[256];
+  builder_t b;
+
+  snprintf(link, sizeof(link), "%s/out", dir);
+  ASSERT_EQ(symlink(outside, link), 0);
+  build_begin(&b, 1);
+  build_add(&b, "out/planted", 'f', NULL, "x");
+  build_end(&b);
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, NULL, err, sizeof(err)),
+      NOX_EARCHIVE);
+  ASSERT(strstr(err, "out/planted") != NULL);
+  ASSERT(!exists(outside, "planted"));
+  nox__buf_reset(&b.out);
+  rm_tmp(dir);
+  rm_tmp(outside);
+}
+
+static void test_extract_allowed_links(void) {
+  char *dir = mkdir_tmp(), err[256], path[1024], target[256];
+  builder_t b;
+  ssize_t n;
+
+  build_begin(&b, 1);
+  build_add(&b, "./", 'd', NULL, NULL); /* the destination itself: skipped */
+  build_add(&b, "d/e/f.txt", 'f', NULL, "content");
+  build_add(&b, "d/e/up", 'l', "../../top.txt", NULL);
+  build_add(&b, "d/same", 'l', "e/f.txt", NULL);
+  build_add(&b, "top.txt", 'f', NULL, "top");
+  build_add(&b, "hard", 'h', "d/e/f.txt", NULL);
+  build_end(&b);
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, NULL, err, sizeof(err)),
+      0);
+  ASSERT_STR_EQ(read_file(dir, "d/e/up"), "top");
+  ASSERT_STR_EQ(read_file(dir, "d/same"), "content");
+  ASSERT_STR_EQ(read_file(dir, "hard"), "content");
+  snprintf(path, sizeof(path), "%s/d/e/up", dir);
+  n = readlink(path, target, sizeof(target) - 1);
+  ASSERT_GT(n, 0);
+  target[n] = '\0';
+  ASSERT_STR_EQ(target, "../../top.txt");
+  nox__buf_reset(&b.out);
+  rm_tmp(dir);
+}
+
+static void test_extract_limits(void) {
+  char *dir = mkdir_tmp(), err[256], big[300];
+  nox__tar_limits_t lim = {3, 0};
+  builder_t b;
+
+  build_begin(&b, 1);
+  build_add(&b, "1", 'f', NULL, "a");
+  build_add(&b, "2", 'f', NULL, "b");
+  build_add(&b, "3", 'f', NULL, "c");
+  build_add(&b, "4", 'f', NULL, "d");
+  build_end(&b);
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+      NOX_ETOOBIG);
+  ASSERT(strstr(err, "3 members") != NULL);
+  lim.max_entries = 4;
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+      0);
+  nox__buf_reset(&b.out);
+
+  memset(big, 'z', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  build_begin(&b, 1);
+  build_add(&b, "small", 'f', NULL, "0123456789");
+  build_add(&b, "big", 'f', NULL, big);
+  build_end(&b);
+  lim.max_entries = 0;
+  lim.max_bytes = 200;
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+      NOX_ETOOBIG);
+  ASSERT(strstr(err, "big") != NULL);
+  lim.max_bytes = 400;
+  ASSERT_EQ(
+      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+      0);
+  nox__buf_reset(&b.out);
+  rm_tmp(dir);
+}
+
+static void test_pack_path(void) {
+  char *dir = mkdir_tmp(), *dst = mkdir_tmp(), path[1024], names[4096],
+       again[4096], err[256];
+  nox__buf_t arc = {0}, arc2 = {0};
+  const char *files[] = {"b.txt", "a.txt", "sub/z", "sub/c", "sub/deep/x"};
+  size_t i;
+
+  snprintf(path, sizeof(path), "%s/sub", dir);
+  ASSERT_EQ(mkdir(path, 0755), 0);
+  snprintf(path, sizeof(path), "%s/sub/deep", dir);
+  ASSERT_EQ(mkdir(path, 0755), 0);
+  for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs(files[i], f);
+    fclose(f);
+  }
+  snprintf(path, sizeof(path), "%s/link", dir);
+  ASSERT_EQ(symlink("/etc/passwd", path), 0); /* stored, never followed */
+  snprintf(path, sizeof(path), "%s/fifo", dir);
+  ASSERT_EQ(mkfifo(path, 0644), 0); /* skipped */
+
+  ASSERT_EQ(nox__tar_pack_path(dir, sink, &arc, err, sizeof(err)), 0);
+  list_members(&arc, names, sizeof(names));
+  ASSERT_STR_EQ(names, "a.txt\nb.txt\nlink@\nsub/\nsub/c\nsub/deep/\n"
+                       "sub/deep/x\nsub/z\n");
+  /* The same tree packs the same way. */
+  ASSERT_EQ(nox__tar_pack_path(dir, sink, &arc2, err, sizeof(err)), 0);
+  list_members(&arc2, again, sizeof(again));
+  ASSERT_STR_EQ(names, again);
+  nox__buf_reset(&arc2);
+
+  /* What we pack, our extractor takes back (the link points out: refused,
+     but everything before it is there). */
+  ASSERT_EQ(
+      nox__tar_extract_mem(arc.data, arc.len, dst, NULL, err, sizeof(err)),
+      NOX_EARCHIVE);
+  ASSERT(strstr(err, "link") != NULL);
+  ASSERT_STR_EQ(read_file(dst, "a.txt"), "a.txt");
+  nox__buf_reset(&arc);
+
+  /* A subdirectory and a single file. */
+  snprintf(path, sizeof(path), "%s/sub/", dir);
+  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)), 0);
+  list_members(&arc, names, sizeof(names));
+  ASSERT_STR_EQ(names, "c\ndeep/\ndeep/x\nz\n");
+  nox__buf_reset(&arc);
+  snprintf(path, sizeof(path), "%s/sub/deep/x", dir);
+  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)), 0);
+  list_members(&arc, names, sizeof(names));
+  ASSERT_STR_EQ(names, "x\n");
+  nox__buf_reset(&arc);
+
+  /* Missing source; a sink that stops the packer. */
+  snprintf(path, sizeof(path), "%s/missing", dir);
+  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)),
+            NOX_ENOTFOUND);
+  ASSERT_EQ(nox__tar_pack_path(dir, failing_sink, NULL, err, sizeof(err)),
+            NOX_EUSER);
+  nox__buf_reset(&arc);
+  rm_tmp(dir);
+  rm_tmp(dst);
+}
+
+int main(void) {
+  test_path_is_safe();
+  test_pack_files_roundtrip();
+  test_extract_refusals();
+  test_extract_through_existing_symlink();
+  test_extract_allowed_links();
+  test_extract_limits();
+  test_pack_path();
+  return 0;
+}
