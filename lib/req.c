@@ -336,9 +336,13 @@ static int dup_strv(char ***dst, const char *const *src,
   return 0;
 }
 
+static int check_utf8(const char *s) {
+  return nox__utf8_valid(s, strlen(s)) ? 0 : NOX_EINVAL;
+}
+
 static int check_env_entry(const char *kv) {
   const char *eq = strchr(kv, '=');
-  return (eq == NULL || eq == kv) ? NOX_EINVAL : 0;
+  return (eq == NULL || eq == kv) ? NOX_EINVAL : check_utf8(kv);
 }
 
 static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
@@ -348,7 +352,8 @@ static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (opts == NULL)
     opts = &defaults;
   if (opts->version != NOX_EXEC_OPTIONS_VERSION || argv == NULL ||
-      argv[0] == NULL)
+      argv[0] == NULL ||
+      (opts->workdir != NULL && check_utf8(opts->workdir) != 0))
     return NOX_EINVAL;
   nox_req_t *req;
   int err = begin(c, op, session_id, (const void *)cb, data, &req);
@@ -357,7 +362,7 @@ static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
   req->cb.exec = cb;
   req->timeout_seconds =
       opts->timeout_seconds ? opts->timeout_seconds : NOX__DEFAULT_EXEC_TIMEOUT_S;
-  err = dup_strv(&req->argv, argv, NULL);
+  err = dup_strv(&req->argv, argv, check_utf8);
   if (err == 0 && opts->env != NULL)
     err = dup_strv(&req->env, opts->env, check_env_entry);
   if (err == 0)

@@ -153,6 +153,7 @@ static void on_backoff_done(nox_req_t *req) {
 
 static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
   nox_req_t *req = x->req;
+  nox__req_stop_timer(req); /* the stall watch */
   long code = 0;
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
   if (code != 0)
@@ -170,6 +171,43 @@ static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
     status = NOX_ENOMEM;
   }
   nox__req_complete(req, status);
+}
+
+/*
+ * Uploads and downloads have no overall deadline; they fail when no byte has
+ * moved either way for request_timeout_ms. Checked on the request's timer a
+ * few times per period (curl's own low-speed check only runs when curl is
+ * woken, which can be much later on an idle connection).
+ */
+static void on_stall_check(nox_req_t *req);
+
+static void watch_stall(nox__xfer_t *x) {
+  uint64_t period = x->req->client->opts.request_timeout_ms;
+  uint64_t tick = period / 4 > 10 ? period / 4 : 10;
+  if (nox__req_start_timer(x->req, tick, on_stall_check) != 0)
+    x->progress_at = 0; /* no watch; curl still finishes or fails it */
+}
+
+static void on_stall_check(nox_req_t *req) {
+  nox__xfer_t *x = req->backend_data;
+  nox__http_t *h = x->http;
+  curl_off_t up = 0, down = 0;
+  uint64_t now = uv_now(h->client->loop);
+  if (x->state != NOX__XFER_ACTIVE)
+    return;
+  curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+  curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+  if (up + down != x->progress) {
+    x->progress = up + down;
+    x->progress_at = now;
+  } else if (now - x->progress_at >= h->client->opts.request_timeout_ms) {
+    nox__req_set_message(req, "transfer stalled: nothing moved for %u ms",
+                         (unsigned)h->client->opts.request_timeout_ms);
+    finish(h, x, CURLE_OPERATION_TIMEDOUT);
+    pump(h);
+    return;
+  }
+  watch_stall(x);
 }
 
 static void check_done(nox__http_t *h) {
@@ -206,6 +244,11 @@ static void pump(nox__http_t *h) {
     h->active++;
     x->state = NOX__XFER_ACTIVE;
     x->req->attempts++;
+    if (x->timeout_ms == 0) {
+      x->progress = 0;
+      x->progress_at = uv_now(h->client->loop);
+      watch_stall(x);
+    }
   }
 }
 

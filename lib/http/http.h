@@ -52,6 +52,8 @@ typedef struct nox__xfer {
   nox__buf_t json;    /* JSON request body; uploads use req->body */
   struct curl_slist *headers;
   long timeout_ms;    /* whole-attempt deadline, 0 for transfers */
+  curl_off_t progress; /* bytes moved so far (stall watch of transfers) */
+  uint64_t progress_at; /* uv_now() when progress last changed */
 
   /* Per attempt. */
   long http_status;

@@ -138,7 +138,11 @@ static int build_url(nox__xfer_t *x) {
     }
     if (err == 0)
       err = nox__buf_append(&u, "/v1/sandboxes/", 14);
-    if (err == 0)
+    /* "." and ".." would be dot-segments that URL normalisation removes. */
+    if (err == 0 && (strcmp(req->session_id, ".") == 0 ||
+                     strcmp(req->session_id, "..") == 0))
+      err = nox__buf_append(&u, "%2E%2E", 3 * strlen(req->session_id));
+    else if (err == 0)
       err = append_escaped(&u, req->session_id);
     if (err == 0)
       err = nox__buf_append(&u, suffix, strlen(suffix));
@@ -270,14 +274,9 @@ int nox__http_setup_easy(nox__xfer_t *x) {
   SETOPT(CURLOPT_TCP_NODELAY, 1L);
   if (o->ca_file != NULL)
     SETOPT(CURLOPT_CAINFO, o->ca_file);
-  if (x->timeout_ms > 0) {
+  /* Streams (timeout_ms 0) are watched for stalls by the engine instead. */
+  if (x->timeout_ms > 0)
     SETOPT(CURLOPT_TIMEOUT_MS, x->timeout_ms);
-  } else {
-    /* Streams may be long; what must not happen is a stall. */
-    long secs = ((long)o->request_timeout_ms + 999) / 1000;
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SETOPT(CURLOPT_LOW_SPEED_TIME, secs > 0 ? secs : 1L);
-  }
   switch (o->http_version) {
   case NOX_HTTP_1_1:
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -288,7 +287,13 @@ int nox__http_setup_easy(nox__xfer_t *x) {
     break;
   default:
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SETOPT(CURLOPT_PIPEWAIT, 1L);
+    /*
+     * Waiting for a connection to show whether it multiplexes only pays
+     * where h2 can be negotiated; over cleartext it would serialise the
+     * first requests behind the first answer.
+     */
+    if (strncmp(x->url, "https:", 6) == 0)
+      SETOPT(CURLOPT_PIPEWAIT, 1L);
     break;
   }
 

@@ -1,0 +1,199 @@
+/*
+ * noxd's JSON and path helpers on their own: request parsing, sandbox path
+ * mapping, and the U+FFFD replacement that keeps answers valid JSON whatever
+ * bytes a command prints (every 1- and 2-byte input, and random longer ones).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "noxd.h"
+#include "test.h"
+
+static void check_utf8_seq(void) {
+  static const struct {
+    const char *s;
+    size_t n, want;
+  } cases[] = {
+      {"a", 1, 1},
+      {"\xC3\xA9", 2, 2},
+      {"\xE2\x82\xAC", 3, 3},
+      {"\xF0\x9F\x98\x80", 4, 4},
+      {"\xF4\x8F\xBF\xBF", 4, 4}, /* U+10FFFF */
+      {"\xC0\x80", 2, 0},         /* overlong NUL */
+      {"\xC1\xBF", 2, 0},         /* overlong */
+      {"\xE0\x9F\xBF", 3, 0},     /* overlong */
+      {"\xF0\x8F\xBF\xBF", 4, 0}, /* overlong */
+      {"\xED\xA0\x80", 3, 0},     /* surrogate */
+      {"\xF4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+      {"\xF5\x80\x80\x80", 4, 0},
+      {"\x80", 1, 0},         /* lone continuation */
+      {"\xE2\x82", 2, 0},     /* cut short */
+      {"\xE2\x28\xA1", 3, 0}, /* bad continuation */
+      {"\xFF", 1, 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    ASSERT_EQ(noxd_utf8_seq((const unsigned char *)cases[i].s, cases[i].n),
+              cases[i].want);
+}
+
+/* Generates an exec answer for out and returns its parsed "stdout". */
+static yajl_val gen_stdout(const char *out, size_t len, yajl_val *root) {
+  nox_exec_result_t r = {0, 5, out, len, "", 0};
+  const char *path[] = {"stdout", NULL};
+  char *json, err[128];
+  size_t jlen;
+  yajl_val v;
+
+  ASSERT_EQ(noxd_json_exec_result(&r, &json, &jlen), 0);
+  ASSERT_EQ(strlen(json), jlen);
+  *root = yajl_tree_parse(json, err, sizeof(err)); /* validates UTF-8 */
+  if (*root == NULL)
+    fprintf(stderr, "invalid JSON (%s): %s\n", err, json);
+  ASSERT(*root != NULL);
+  free(json);
+  v = yajl_tree_get(*root, path, yajl_t_string);
+  ASSERT(v != NULL);
+  return v;
+}
+
+static void all_valid(const char *s) {
+  size_t n = strlen(s), k;
+  for (size_t i = 0; i < n; i += k) {
+    k = noxd_utf8_seq((const unsigned char *)s + i, n - i);
+    ASSERT_NE(k, 0);
+  }
+}
+
+static void check_replacement(void) {
+  static const char in[] = "a\xC0\x80"
+                           "b\xED\xA0\x80"
+                           "c\xF0\x9F\x98\x80"
+                           "d\xE2\x82";
+  static const char want[] = "a\xEF\xBF\xBD\xEF\xBF\xBD"
+                             "b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                             "c\xF0\x9F\x98\x80"
+                             "d\xEF\xBF\xBD\xEF\xBF\xBD";
+  unsigned char buf[8];
+  unsigned rng = 12345;
+  yajl_val root, v;
+
+  v = gen_stdout(in, sizeof(in) - 1, &root);
+  ASSERT_STR_EQ(v->u.string, want);
+  yajl_tree_free(root);
+
+  /* Control characters are escaped, quotes and backslashes too. */
+  v = gen_stdout("q\"\\\t\x01z", 6, &root);
+  ASSERT_STR_EQ(v->u.string, "q\"\\\t\x01z");
+  yajl_tree_free(root);
+
+  for (unsigned a = 1; a < 256; a++) {
+    for (unsigned b = 1; b < 256; b++) {
+      buf[0] = (unsigned char)a;
+      buf[1] = (unsigned char)b;
+      v = gen_stdout((const char *)buf, 2, &root);
+      all_valid(v->u.string);
+      yajl_tree_free(root);
+    }
+  }
+  for (int i = 0; i < 20000; i++) {
+    size_t n = 1 + (rng >> 8) % sizeof(buf);
+    for (size_t j = 0; j < n; j++) {
+      rng = rng * 1103515245u + 12345u;
+      buf[j] = (unsigned char)((rng >> 16) | 1); /* no NUL: C strings below */
+    }
+    rng = rng * 1103515245u + 12345u;
+    v = gen_stdout((const char *)buf, n, &root);
+    all_valid(v->u.string);
+    yajl_tree_free(root);
+  }
+}
+
+static void check_paths(void) {
+  static const char *const good[][2] = {
+      {"/workspace", "/workspace"},
+      {"/workspace/", "/workspace"},
+      {"//workspace//x/", "/workspace/x"},
+      {"sub", "/workspace/sub"},
+      {".", "/workspace"},
+      {"./a/../b", "/workspace/b"},
+      {"/workspace/a/../../workspace/c", "/workspace/c"},
+      {"/../workspace", "/workspace"},
+      {"/workspace/..x", "/workspace/..x"},
+  };
+  static const char *const bad[] = {"",
+                                    "/",
+                                    "/etc",
+                                    "..",
+                                    "/workspace/..",
+                                    "/workspacex",
+                                    "../workspace2",
+                                    "a/../../.."};
+  char err[256], *out;
+
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    ASSERT_EQ(noxd_sandbox_path("p", good[i][0], &out, err, sizeof(err)), 0);
+    ASSERT_STR_EQ(out, good[i][1]);
+    free(out);
+  }
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ASSERT_EQ(noxd_sandbox_path("dest", bad[i], &out, err, sizeof(err)), -1);
+    ASSERT(out == NULL);
+    ASSERT(strstr(err, "dest") != NULL);
+  }
+}
+
+static void check_parse(void) {
+  const char *full = "{\"cmd\":[\"sh\",\"-c\",\"x\"],\"env\":{\"A\":\"1\","
+                     "\"B\":\"x=y\"},\"workdir\":\"w\",\"timeoutSeconds\":7,"
+                     "\"extra\":[{}]}";
+  const char *bare = "{\"cmd\":[\"true\"]}";
+  const char *week = "{\"ttlSeconds\":604800,\"image\":\"i\"}";
+  noxd_exec_args_t e;
+  noxd_create_args_t c;
+  char err[256];
+
+  ASSERT_EQ(noxd_parse_exec(full, strlen(full), &e, err, sizeof(err)), 0);
+  ASSERT_STR_EQ(e.argv[0], "sh");
+  ASSERT_STR_EQ(e.argv[2], "x");
+  ASSERT(e.argv[3] == NULL);
+  ASSERT_STR_EQ(e.env[0], "A=1");
+  ASSERT_STR_EQ(e.env[1], "B=x=y");
+  ASSERT(e.env[2] == NULL);
+  ASSERT_STR_EQ(e.workdir, "/workspace/w");
+  ASSERT_EQ(e.timeout_seconds, 7);
+  noxd_exec_args_free(&e);
+
+  ASSERT_EQ(noxd_parse_exec(bare, strlen(bare), &e, err, sizeof(err)), 0);
+  ASSERT(e.env == NULL);
+  ASSERT_STR_EQ(e.workdir, "/workspace");
+  ASSERT_EQ(e.timeout_seconds, 30);
+  noxd_exec_args_free(&e);
+
+  ASSERT_EQ(noxd_parse_exec("{\"cmd\":[]}", 10, &e, err, sizeof(err)), -1);
+  ASSERT_STR_EQ(err, "cmd must not be empty");
+  ASSERT_EQ(noxd_parse_exec("{\"cmd\"", 6, &e, err, sizeof(err)), -1);
+  ASSERT(strncmp(err, "malformed JSON", 14) == 0);
+  ASSERT(strchr(err, '\n') == NULL);
+
+  ASSERT_EQ(noxd_parse_create("", 0, &c, err, sizeof(err)), 0);
+  ASSERT_EQ(c.ttl_seconds, 900);
+  noxd_create_args_free(&c);
+  ASSERT_EQ(noxd_parse_create(week, strlen(week), &c, err, sizeof(err)), 0);
+  ASSERT_EQ(c.ttl_seconds, 604800);
+  ASSERT_STR_EQ(c.image, "i");
+  ASSERT(c.cpu_limit == NULL);
+  noxd_create_args_free(&c);
+  ASSERT_EQ(noxd_parse_create("{\"ttlSeconds\":0}", 16, &c, err, sizeof(err)),
+            -1);
+  ASSERT(strstr(err, "ttlSeconds") != NULL);
+}
+
+int main(void) {
+  check_utf8_seq();
+  check_replacement();
+  check_paths();
+  check_parse();
+  return 0;
+}

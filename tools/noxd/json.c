@@ -1,0 +1,511 @@
+/*
+ * Request bodies in (yajl_tree: bodies are capped by --max-body) and JSON
+ * answers out (yajl_gen writing straight into a buffer MHD will own).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "noxd.h"
+
+/* ------------------------------------------------------------------------ */
+/* UTF-8                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static int is_cont(unsigned char b) {
+  return (b & 0xC0) == 0x80;
+}
+
+/* RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF. */
+size_t noxd_utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char b = s[0];
+  unsigned char lo = 0x80, hi = 0xBF;
+  size_t need;
+
+  if (b < 0x80)
+    return 1;
+  if (b >= 0xC2 && b <= 0xDF)
+    need = 2;
+  else if (b >= 0xE0 && b <= 0xEF)
+    need = 3;
+  else if (b >= 0xF0 && b <= 0xF4)
+    need = 4;
+  else
+    return 0;
+  if (n < need)
+    return 0;
+  if (b == 0xE0)
+    lo = 0xA0;
+  else if (b == 0xED)
+    hi = 0x9F;
+  else if (b == 0xF0)
+    lo = 0x90;
+  else if (b == 0xF4)
+    hi = 0x8F;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < need; i++)
+    if (!is_cont(s[i]))
+      return 0;
+  return need;
+}
+
+/*
+ * yajl_gen can only refuse invalid UTF-8 (yajl_gen_validate_utf8), and a
+ * command's output is arbitrary bytes, so each invalid byte is replaced by
+ * U+FFFD before generating. Valid input is passed through without a copy.
+ */
+static yajl_gen_status gen_str(yajl_gen g, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, k;
+  unsigned char *fixed, *w;
+  yajl_gen_status st;
+
+  while (i < n && (k = noxd_utf8_seq(p + i, n - i)) != 0)
+    i += k;
+  if (i == n)
+    return yajl_gen_string(g, p, n);
+
+  fixed = malloc(n * 3);
+  if (fixed == NULL)
+    return yajl_gen_generation_complete; /* any failure will do */
+  memcpy(fixed, p, i);
+  w = fixed + i;
+  while (i < n) {
+    k = noxd_utf8_seq(p + i, n - i);
+    if (k == 0) {
+      *w++ = 0xEF;
+      *w++ = 0xBF;
+      *w++ = 0xBD;
+      i++;
+    } else {
+      memcpy(w, p + i, k);
+      w += k;
+      i += k;
+    }
+  }
+  st = yajl_gen_string(g, fixed, (size_t)(w - fixed));
+  free(fixed);
+  return st;
+}
+
+static yajl_gen_status gen_key(yajl_gen g, const char *key) {
+  return yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generation                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+  char *data;
+  size_t len, cap;
+  int oom;
+} outbuf_t;
+
+static void out_print(void *ctx, const char *s, size_t n) {
+  outbuf_t *o = ctx;
+  if (o->oom)
+    return;
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = o->cap ? o->cap : 256;
+    char *p;
+    while (cap < o->len + n + 1)
+      cap *= 2;
+    p = realloc(o->data, cap);
+    if (p == NULL) {
+      o->oom = 1;
+      return;
+    }
+    o->data = p;
+    o->cap = cap;
+  }
+  memcpy(o->data + o->len, s, n);
+  o->len += n;
+  o->data[o->len] = '\0';
+}
+
+static yajl_gen gen_new(outbuf_t *o) {
+  yajl_gen g = yajl_gen_alloc(NULL);
+  memset(o, 0, sizeof(*o));
+  if (g != NULL)
+    yajl_gen_config(g, yajl_gen_print_callback, out_print, o);
+  return g;
+}
+
+static int gen_finish(yajl_gen g, outbuf_t *o, int ok, char **out,
+                      size_t *len) {
+  yajl_gen_free(g);
+  if (!ok || o->oom || o->data == NULL) {
+    free(o->data);
+    return -1;
+  }
+  *out = o->data;
+  *len = o->len;
+  return 0;
+}
+
+int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len) {
+  outbuf_t o;
+  yajl_gen g = gen_new(&o);
+  int ok;
+
+  if (g == NULL)
+    return -1;
+  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
+       gen_key(g, "exitCode") == yajl_gen_status_ok &&
+       yajl_gen_integer(g, r->exit_code) == yajl_gen_status_ok &&
+       gen_key(g, "stdout") == yajl_gen_status_ok &&
+       gen_str(g, r->out ? r->out : "", r->out ? r->out_len : 0) ==
+           yajl_gen_status_ok &&
+       gen_key(g, "stderr") == yajl_gen_status_ok &&
+       gen_str(g, r->err ? r->err : "", r->err ? r->err_len : 0) ==
+           yajl_gen_status_ok &&
+       gen_key(g, "durationMs") == yajl_gen_status_ok &&
+       yajl_gen_integer(g, r->duration_ms < 0 ? 0 : r->duration_ms) ==
+           yajl_gen_status_ok &&
+       yajl_gen_map_close(g) == yajl_gen_status_ok;
+  return gen_finish(g, &o, ok, out, len);
+}
+
+int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len) {
+  outbuf_t o;
+  yajl_gen g = gen_new(&o);
+  const char *pod = info->pod_name ? info->pod_name : "";
+  const char *exp = info->expires_at ? info->expires_at : "";
+  int ok;
+
+  if (g == NULL)
+    return -1;
+  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
+       gen_key(g, "podName") == yajl_gen_status_ok &&
+       gen_str(g, pod, strlen(pod)) == yajl_gen_status_ok &&
+       gen_key(g, "expiresAt") == yajl_gen_status_ok &&
+       gen_str(g, exp, strlen(exp)) == yajl_gen_status_ok &&
+       yajl_gen_map_close(g) == yajl_gen_status_ok;
+  return gen_finish(g, &o, ok, out, len);
+}
+
+int noxd_json_error(const char *msg, char **out, size_t *len) {
+  outbuf_t o;
+  yajl_gen g = gen_new(&o);
+  int ok;
+
+  if (g == NULL)
+    return -1;
+  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
+       gen_key(g, "error") == yajl_gen_status_ok &&
+       gen_str(g, msg, strlen(msg)) == yajl_gen_status_ok &&
+       yajl_gen_map_close(g) == yajl_gen_status_ok;
+  return gen_finish(g, &o, ok, out, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * yajl_tree hands out NUL-terminated strings, so a "\u0000" inside one would
+ * silently cut it short. No C API below can take such a string anyway:
+ * refuse it up front. Outside strings a backslash is already invalid JSON.
+ */
+static int has_nul_escape(const char *s, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++) {
+    if (s[i] != '\\')
+      continue;
+    if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0)
+      return 1;
+    i++; /* skip the escaped character */
+  }
+  return 0;
+}
+
+static yajl_val parse_object(const char *body, size_t len, char *err,
+                             size_t errlen) {
+  char ybuf[256];
+  yajl_val v;
+  char *nl;
+
+  if (len == 0) {
+    snprintf(err, errlen, "request body is empty: expected a JSON object");
+    return NULL;
+  }
+  if (memchr(body, '\0', len) != NULL) {
+    snprintf(err, errlen, "request body contains a NUL byte");
+    return NULL;
+  }
+  if (has_nul_escape(body, len)) {
+    snprintf(err, errlen, "strings must not contain \\u0000");
+    return NULL;
+  }
+  ybuf[0] = '\0';
+  v = yajl_tree_parse(body, ybuf, sizeof(ybuf));
+  if (v == NULL) {
+    /* yajl's message goes on with an excerpt and a caret; keep line one. */
+    nl = strchr(ybuf, '\n');
+    if (nl != NULL)
+      *nl = '\0';
+    snprintf(err, errlen, "malformed JSON: %s", ybuf[0] ? ybuf : "parse error");
+    return NULL;
+  }
+  if (!YAJL_IS_OBJECT(v)) {
+    snprintf(err, errlen, "request body must be a JSON object");
+    yajl_tree_free(v);
+    return NULL;
+  }
+  return v;
+}
+
+/* The member named key, or NULL when absent or null. */
+static yajl_val member(yajl_val obj, const char *key) {
+  for (size_t i = 0; i < obj->u.object.len; i++)
+    if (strcmp(obj->u.object.keys[i], key) == 0)
+      return YAJL_IS_NULL(obj->u.object.values[i]) ? NULL
+                                                   : obj->u.object.values[i];
+  return NULL;
+}
+
+static int get_int(yajl_val obj, const char *key, long long lo, long long hi,
+                   long long dflt, long long *out, char *err, size_t errlen) {
+  yajl_val v = member(obj, key);
+  if (v == NULL) {
+    *out = dflt;
+    return 0;
+  }
+  if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < lo ||
+      YAJL_GET_INTEGER(v) > hi) {
+    snprintf(err, errlen, "%s must be an integer from %lld to %lld", key, lo,
+             hi);
+    return -1;
+  }
+  *out = YAJL_GET_INTEGER(v);
+  return 0;
+}
+
+static int get_str(yajl_val obj, const char *key, const char **out, char *err,
+                   size_t errlen) {
+  yajl_val v = member(obj, key);
+  *out = NULL;
+  if (v == NULL)
+    return 0;
+  if (!YAJL_IS_STRING(v)) {
+    snprintf(err, errlen, "%s must be a string", key);
+    return -1;
+  }
+  *out = v->u.string;
+  return 0;
+}
+
+void noxd_exec_args_free(noxd_exec_args_t *a) {
+  if (a->env != NULL)
+    for (char **e = a->env; *e != NULL; e++)
+      free(*e);
+  free(a->env);
+  free(a->argv);
+  free(a->workdir);
+  if (a->tree != NULL)
+    yajl_tree_free(a->tree);
+  memset(a, 0, sizeof(*a));
+}
+
+static int parse_cmd(yajl_val root, noxd_exec_args_t *a, char *err,
+                     size_t errlen) {
+  yajl_val cmd = member(root, "cmd");
+  size_t n;
+
+  if (cmd == NULL) {
+    snprintf(err, errlen, "cmd is required");
+    return -1;
+  }
+  if (!YAJL_IS_ARRAY(cmd)) {
+    snprintf(err, errlen, "cmd must be an array of strings");
+    return -1;
+  }
+  n = cmd->u.array.len;
+  if (n == 0) {
+    snprintf(err, errlen, "cmd must not be empty");
+    return -1;
+  }
+  a->argv = calloc(n + 1, sizeof(*a->argv));
+  if (a->argv == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    yajl_val s = cmd->u.array.values[i];
+    if (!YAJL_IS_STRING(s)) {
+      snprintf(err, errlen, "cmd[%zu] must be a string", i);
+      return -1;
+    }
+    a->argv[i] = s->u.string;
+  }
+  if (a->argv[0][0] == '\0') {
+    snprintf(err, errlen, "cmd[0] must not be an empty string");
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_env(yajl_val root, noxd_exec_args_t *a, char *err,
+                     size_t errlen) {
+  yajl_val env = member(root, "env");
+  size_t n;
+
+  if (env == NULL)
+    return 0;
+  if (!YAJL_IS_OBJECT(env)) {
+    snprintf(err, errlen, "env must be an object of strings");
+    return -1;
+  }
+  n = env->u.object.len;
+  a->env = calloc(n + 1, sizeof(*a->env));
+  if (a->env == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *k = env->u.object.keys[i];
+    yajl_val v = env->u.object.values[i];
+    size_t kl = strlen(k), vl;
+    if (kl == 0 || strchr(k, '=') != NULL) {
+      snprintf(err, errlen, "env names must be non-empty and without '='");
+      return -1;
+    }
+    if (!YAJL_IS_STRING(v)) {
+      snprintf(err, errlen, "env[\"%.64s\"] must be a string", k);
+      return -1;
+    }
+    vl = strlen(v->u.string);
+    a->env[i] = malloc(kl + vl + 2);
+    if (a->env[i] == NULL) {
+      snprintf(err, errlen, "out of memory");
+      return -1;
+    }
+    memcpy(a->env[i], k, kl);
+    a->env[i][kl] = '=';
+    memcpy(a->env[i] + kl + 1, v->u.string, vl + 1);
+  }
+  return 0;
+}
+
+int noxd_parse_exec(const char *body, size_t len, noxd_exec_args_t *out,
+                    char *err, size_t errlen) {
+  yajl_val root = parse_object(body, len, err, errlen);
+  const char *workdir;
+  long long timeout;
+
+  memset(out, 0, sizeof(*out));
+  if (root == NULL)
+    return -1;
+  out->tree = root;
+  if (parse_cmd(root, out, err, errlen) != 0 ||
+      parse_env(root, out, err, errlen) != 0 ||
+      get_str(root, "workdir", &workdir, err, errlen) != 0 ||
+      noxd_sandbox_path("workdir", workdir ? workdir : NOXD_WORKSPACE,
+                        &out->workdir, err, errlen) != 0 ||
+      get_int(root, "timeoutSeconds", 1, NOXD_MAX_TIMEOUT_SECONDS,
+              NOXD_DEFAULT_TIMEOUT_SECONDS, &timeout, err, errlen) != 0) {
+    noxd_exec_args_free(out);
+    return -1;
+  }
+  out->timeout_seconds = (uint32_t)timeout;
+  return 0;
+}
+
+void noxd_create_args_free(noxd_create_args_t *a) {
+  if (a->tree != NULL)
+    yajl_tree_free(a->tree);
+  memset(a, 0, sizeof(*a));
+}
+
+int noxd_parse_create(const char *body, size_t len, noxd_create_args_t *out,
+                      char *err, size_t errlen) {
+  yajl_val root;
+  long long ttl;
+
+  memset(out, 0, sizeof(*out));
+  /* A bare PUT is a request for the defaults. */
+  if (len == 0) {
+    out->ttl_seconds = NOXD_DEFAULT_TTL_SECONDS;
+    return 0;
+  }
+  root = parse_object(body, len, err, errlen);
+  if (root == NULL)
+    return -1;
+  out->tree = root;
+  if (get_int(root, "ttlSeconds", 1, NOXD_MAX_TTL_SECONDS,
+              NOXD_DEFAULT_TTL_SECONDS, &ttl, err, errlen) != 0 ||
+      get_str(root, "image", &out->image, err, errlen) != 0 ||
+      get_str(root, "cpuLimit", &out->cpu_limit, err, errlen) != 0 ||
+      get_str(root, "memoryLimit", &out->memory_limit, err, errlen) != 0 ||
+      get_str(root, "ephemeralStorageLimit", &out->storage_limit, err,
+              errlen) != 0) {
+    noxd_create_args_free(out);
+    return -1;
+  }
+  out->ttl_seconds = (uint32_t)ttl;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sandbox paths                                                            */
+/* ------------------------------------------------------------------------ */
+
+int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
+                      size_t errlen) {
+  const size_t wl = strlen(NOXD_WORKSPACE);
+  size_t n = strlen(in), len = 0;
+  const char *p, *end;
+  char *res;
+
+  *out = NULL;
+  if (n == 0) {
+    snprintf(err, errlen, "%s must not be empty", what);
+    return -1;
+  }
+  /* The result is never longer than /workspace/ plus the input. */
+  res = malloc(wl + n + 2);
+  if (res == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (in[0] != '/') {
+    memcpy(res, NOXD_WORKSPACE, wl);
+    len = wl;
+  }
+  for (p = in; *p != '\0'; p = end) {
+    size_t sl;
+    while (*p == '/')
+      p++;
+    end = p;
+    while (*end != '\0' && *end != '/')
+      end++;
+    sl = (size_t)(end - p);
+    if (sl == 0 || (sl == 1 && p[0] == '.'))
+      continue;
+    if (sl == 2 && p[0] == '.' && p[1] == '.') {
+      while (len > 0 && res[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--; /* the slash */
+      continue;
+    }
+    res[len++] = '/';
+    memcpy(res + len, p, sl);
+    len += sl;
+  }
+  res[len] = '\0';
+  if (strncmp(res, NOXD_WORKSPACE, wl) != 0 ||
+      (res[wl] != '\0' && res[wl] != '/')) {
+    snprintf(err, errlen, "%s \"%.200s\" is outside the sandbox (%s)", what, in,
+             NOXD_WORKSPACE);
+    free(res);
+    return -1;
+  }
+  *out = res;
+  return 0;
+}

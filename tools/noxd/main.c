@@ -1,0 +1,158 @@
+/*
+ * noxd --listen HOST:PORT --root DIR [--isolation auto|bwrap|none]
+ *      [--token SECRET] [--max-body BYTES]
+ *
+ * Serves the NoxRunner protocol from sandboxes kept under DIR. Prints
+ * "noxd listening on http://HOST:PORT" as its first stdout line (PORT 0
+ * picks a free port), logs one line per request to stderr, and shuts down
+ * cleanly on SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "noxd.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: noxd --root DIR [--listen HOST:PORT] "
+          "[--isolation auto|bwrap|none]\n"
+          "            [--token SECRET] [--max-body BYTES]\n"
+          "  --listen     address to serve on (default %s; port 0 picks "
+          "one)\n"
+          "  --root       directory holding the sandboxes\n"
+          "  --isolation  how commands are isolated (default auto)\n"
+          "  --token      require \"Authorization: Bearer SECRET\" "
+          "(not on /healthz)\n"
+          "  --max-body   largest request body and download archive "
+          "(default %zu)\n",
+          NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY);
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v == 0 || s[0] == '-' ||
+      v > SIZE_MAX / 2)
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+/* The local backend takes "local:///abs/path": make --root absolute. */
+static char *absolute_root(const char *root) {
+  char cwd[PATH_MAX];
+  char *out;
+  size_t n;
+
+  if (root[0] == '/')
+    return strdup(root);
+  if (getcwd(cwd, sizeof(cwd)) == NULL)
+    return NULL;
+  n = strlen(cwd) + strlen(root) + 2;
+  out = malloc(n);
+  if (out != NULL)
+    snprintf(out, n, "%s/%s", cwd, root);
+  return out;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"listen", required_argument, NULL, 'l'},
+      {"root", required_argument, NULL, 'r'},
+      {"isolation", required_argument, NULL, 'i'},
+      {"token", required_argument, NULL, 't'},
+      {"max-body", required_argument, NULL, 'm'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  noxd_config_t cfg = {NOXD_DEFAULT_LISTEN, NULL, NOX_ISOLATION_AUTO, NULL,
+                       NOXD_DEFAULT_MAX_BODY};
+  noxd_server_t srv;
+  uv_loop_t loop;
+  char *root;
+  int opt, rc, status = 0;
+
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'l':
+      cfg.listen = optarg;
+      break;
+    case 'r':
+      cfg.root = optarg;
+      break;
+    case 'i':
+      if (strcmp(optarg, "auto") == 0)
+        cfg.isolation = NOX_ISOLATION_AUTO;
+      else if (strcmp(optarg, "bwrap") == 0)
+        cfg.isolation = NOX_ISOLATION_BWRAP;
+      else if (strcmp(optarg, "none") == 0)
+        cfg.isolation = NOX_ISOLATION_NONE;
+      else {
+        fprintf(stderr, "noxd: --isolation must be auto, bwrap or none\n");
+        return 2;
+      }
+      break;
+    case 't':
+      if (optarg[0] == '\0') {
+        fprintf(stderr, "noxd: --token must not be empty\n");
+        return 2;
+      }
+      cfg.token = optarg;
+      break;
+    case 'm':
+      if (parse_size(optarg, &cfg.max_body) != 0) {
+        fprintf(stderr, "noxd: --max-body must be a positive byte count\n");
+        return 2;
+      }
+      break;
+    case 'h':
+      usage(stdout);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind != argc || cfg.root == NULL || cfg.root[0] == '\0') {
+    usage(stderr);
+    return 2;
+  }
+  root = absolute_root(cfg.root);
+  if (root == NULL) {
+    fprintf(stderr, "noxd: cannot resolve --root: %s\n", strerror(errno));
+    return 1;
+  }
+  cfg.root = root;
+
+  /* Writes to a client that went away must fail, not kill the server. */
+  signal(SIGPIPE, SIG_IGN);
+  if (nox_library_init() != 0) {
+    fprintf(stderr, "noxd: library initialisation failed\n");
+    free(root);
+    return 1;
+  }
+  uv_loop_init(&loop);
+  if (noxd_server_start(&srv, &loop, &cfg) == 0) {
+    printf("noxd listening on http://%s:%u\n", srv.host, srv.port);
+    fflush(stdout);
+  } else {
+    status = 1;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(&loop);
+  if (rc != 0) {
+    fprintf(stderr, "noxd: loop did not close: %s\n", uv_strerror(rc));
+    status = 1;
+  }
+  nox_library_cleanup();
+  free(root);
+  return status;
+}

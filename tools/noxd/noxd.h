@@ -1,0 +1,158 @@
+/*
+ * noxd: the reference NoxRunner backend server. A libnoxrunner client with a
+ * local:///ROOT base URL behind a libmicrohttpd front, both driven by one
+ * uv loop. Built on the public API only.
+ */
+#ifndef NOXD_H
+#define NOXD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+#include <uv.h>
+#include <noxrunner.h>
+
+#define NOXD_DEFAULT_LISTEN "127.0.0.1:8080"
+#define NOXD_DEFAULT_MAX_BODY ((size_t)64 << 20)
+/* Most of a declared request body allocated before it arrives. */
+#define NOXD_BODY_PREALLOC ((long long)1 << 20)
+/* How long a shutdown waits for answers to reach their clients. */
+#define NOXD_DRAIN_MS 5000u
+/* Idle keep-alive connections are closed after this many seconds. */
+#define NOXD_CONNECTION_TIMEOUT_S 120u
+
+#define NOXD_MAX_TTL_SECONDS (86400 * 7)
+#define NOXD_MAX_TIMEOUT_SECONDS 86400
+#define NOXD_DEFAULT_TTL_SECONDS 900
+#define NOXD_DEFAULT_TIMEOUT_SECONDS 30
+#define NOXD_WORKSPACE "/workspace"
+
+typedef struct noxd_config {
+  const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
+  const char *root;   /* sandbox root directory */
+  int isolation;      /* nox_isolation_t */
+  const char *token;  /* NULL: no authentication */
+  size_t max_body;    /* request bodies and buffered downloads */
+} noxd_config_t;
+
+typedef struct noxd_server {
+  uv_loop_t *loop;
+  nox_client_t *client; /* NULL once closed */
+  struct MHD_Daemon *mhd;
+  uv_poll_t poll;   /* MHD's epoll fd */
+  uv_timer_t timer; /* MHD's timeout, and "run MHD soon" */
+  uv_timer_t drain; /* shutdown deadline */
+  uv_signal_t sigterm, sigint;
+  MHD_socket listen_fd; /* handed back by MHD_quiesce_daemon() */
+  char *token;
+  size_t token_len;
+  size_t max_body;
+  unsigned active;    /* requests between first call and completion */
+  unsigned suspended; /* connections waiting on a nox request */
+  bool stopping;
+  bool drained; /* the drain deadline has passed */
+  bool finished;
+  char host[80]; /* as printed in the listening line */
+  unsigned port;
+} noxd_server_t;
+
+typedef enum {
+  NOXD_OP_NONE,
+  NOXD_OP_HEALTH,
+  NOXD_OP_CREATE,
+  NOXD_OP_DELETE,
+  NOXD_OP_TOUCH,
+  NOXD_OP_EXEC,
+  NOXD_OP_UPLOAD,
+  NOXD_OP_DOWNLOAD
+} noxd_op_t;
+
+/* One HTTP request, from its headers to its completion. */
+typedef struct noxd_conn {
+  noxd_server_t *srv;
+  struct MHD_Connection *mhd;
+  uint64_t start_ns;
+  char method[16];
+  char *path; /* raw, for the log */
+  noxd_op_t op;
+  char *id;          /* decoded session id */
+  const char *allow; /* methods of the matched path, for a 405 */
+
+  char *body; /* NUL-terminated */
+  size_t body_len, body_cap;
+
+  char *dl; /* download bytes, handed to MHD */
+  size_t dl_len, dl_cap;
+  bool dl_too_big;
+
+  struct MHD_Response *resp; /* answer ready to queue */
+  unsigned resp_status;
+  unsigned status; /* the status queued, for the log */
+  bool started;    /* the operation was dispatched */
+  bool suspended;
+} noxd_conn_t;
+
+/* server.c */
+int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
+                      const noxd_config_t *cfg);
+void noxd_server_stop(noxd_server_t *s);
+/* Answers that the connection will queue when it is next processed. */
+void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
+                char *body, size_t len);
+void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Called by an operation's callback: the answer is set, go on with it. */
+void noxd_resume(noxd_conn_t *c);
+
+/* routes.c */
+/* Maps method and raw path to c->op and c->id, or sets an error answer. */
+void noxd_route(noxd_conn_t *c, const char *url, bool authorized);
+/* Starts c->op once the body is in; sets an answer on immediate failure. */
+void noxd_dispatch(noxd_conn_t *c);
+/* The status for a libnoxrunner error. */
+unsigned noxd_status_for(int err);
+
+/* json.c */
+typedef struct noxd_exec_args {
+  void *tree;        /* yajl_val; the strings below point into it */
+  const char **argv; /* NULL-terminated */
+  char **env;        /* NULL-terminated "K=V", or NULL */
+  char *workdir;
+  uint32_t timeout_seconds;
+} noxd_exec_args_t;
+
+typedef struct noxd_create_args {
+  void *tree;
+  uint32_t ttl_seconds;
+  const char *image, *cpu_limit, *memory_limit, *storage_limit;
+} noxd_create_args_t;
+
+int noxd_parse_exec(const char *body, size_t len, noxd_exec_args_t *out,
+                    char *err, size_t errlen);
+void noxd_exec_args_free(noxd_exec_args_t *a);
+int noxd_parse_create(const char *body, size_t len, noxd_create_args_t *out,
+                      char *err, size_t errlen);
+void noxd_create_args_free(noxd_create_args_t *a);
+
+/*
+ * Maps a sandbox path (workdir, dest, src) into /workspace: relative paths
+ * are taken from /workspace, "." and ".." are resolved lexically, and a
+ * result outside /workspace is refused. *out is malloc'd.
+ */
+int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
+                      size_t errlen);
+
+/* JSON answers, malloc'd; invalid UTF-8 in strings becomes U+FFFD. */
+int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len);
+int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len);
+int noxd_json_error(const char *msg, char **out, size_t *len);
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), 0 if invalid. */
+size_t noxd_utf8_seq(const unsigned char *s, size_t n);
+
+#endif /* NOXD_H */

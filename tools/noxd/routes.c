@@ -1,0 +1,441 @@
+/*
+ * The endpoints of the NoxRunner protocol, each mapped onto one public
+ * libnoxrunner operation on the server's local:// client.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "noxd.h"
+
+#define MAX_SEGMENTS 6
+
+unsigned noxd_status_for(int err) {
+  switch (err) {
+  case NOX_ENOTFOUND:
+    return MHD_HTTP_NOT_FOUND;
+  case NOX_EINVAL:
+  case NOX_EARCHIVE:
+  case NOX_EBADSHELL:
+    return MHD_HTTP_BAD_REQUEST;
+  case NOX_ETOOBIG:
+    return MHD_HTTP_CONTENT_TOO_LARGE;
+  case NOX_EUNAVAIL:
+  case NOX_ECLOSING:
+    return MHD_HTTP_SERVICE_UNAVAILABLE;
+  default:
+    return MHD_HTTP_INTERNAL_SERVER_ERROR;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routing                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+  const char *p;
+  size_t n;
+} seg_t;
+
+static bool seg_is(seg_t s, const char *lit) {
+  return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
+}
+
+/* Splits the raw path at '/'; -1 if it is not absolute or too deep. */
+static int split(const char *url, seg_t *seg) {
+  int n = 0;
+  const char *p = url;
+
+  if (*p != '/')
+    return -1;
+  while (*p == '/') {
+    const char *start = ++p;
+    while (*p != '\0' && *p != '/')
+      p++;
+    if (n == MAX_SEGMENTS)
+      return -1;
+    seg[n].p = start;
+    seg[n].n = (size_t)(p - start);
+    n++;
+  }
+  return n;
+}
+
+static bool method_is(const noxd_conn_t *c, const char *m) {
+  return strcmp(c->method, m) == 0;
+}
+
+/* Percent-decodes the id segment; the caller answers 400 on failure. */
+static const char *decode_id(noxd_conn_t *c, seg_t s) {
+  size_t n;
+
+  if (s.n == 0)
+    return "sandbox id must not be empty";
+  c->id = malloc(s.n + 1);
+  if (c->id == NULL)
+    return "out of memory";
+  memcpy(c->id, s.p, s.n);
+  c->id[s.n] = '\0';
+  n = MHD_http_unescape(c->id);
+  if (n != strlen(c->id))
+    return "sandbox id must not contain a NUL byte";
+  if (n == 0)
+    return "sandbox id must not be empty";
+  if (n > 1024)
+    return "sandbox id is longer than 1024 bytes";
+  return NULL;
+}
+
+void noxd_route(noxd_conn_t *c, const char *url, bool authorized) {
+  seg_t seg[MAX_SEGMENTS];
+  int n = split(url, seg);
+  const char *bad;
+
+  if (n == 1 && seg_is(seg[0], "healthz")) {
+    c->allow = "GET, HEAD";
+    if (method_is(c, "GET") || method_is(c, "HEAD"))
+      c->op = NOXD_OP_HEALTH;
+  } else if (!authorized) {
+    noxd_reply_error(c, MHD_HTTP_UNAUTHORIZED,
+                     "missing or invalid bearer token");
+    return;
+  } else if (n >= 3 && seg_is(seg[0], "v1") && seg_is(seg[1], "sandboxes")) {
+    if (n == 3) {
+      c->allow = "PUT, DELETE";
+      if (method_is(c, "PUT"))
+        c->op = NOXD_OP_CREATE;
+      else if (method_is(c, "DELETE"))
+        c->op = NOXD_OP_DELETE;
+    } else if (n == 4 && seg_is(seg[3], "touch")) {
+      c->allow = "POST";
+      if (method_is(c, "POST"))
+        c->op = NOXD_OP_TOUCH;
+    } else if (n == 4 && seg_is(seg[3], "exec")) {
+      c->allow = "POST";
+      if (method_is(c, "POST"))
+        c->op = NOXD_OP_EXEC;
+    } else if (n == 5 && seg_is(seg[3], "files") && seg_is(seg[4], "upload")) {
+      c->allow = "POST";
+      if (method_is(c, "POST"))
+        c->op = NOXD_OP_UPLOAD;
+    } else if (n == 5 && seg_is(seg[3], "files") &&
+               seg_is(seg[4], "download")) {
+      c->allow = "GET, HEAD";
+      if (method_is(c, "GET") || method_is(c, "HEAD"))
+        c->op = NOXD_OP_DOWNLOAD;
+    }
+  }
+  if (c->allow == NULL) {
+    noxd_reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %.200s",
+                     c->method, url);
+    return;
+  }
+  if (c->op == NOXD_OP_NONE) {
+    noxd_reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     "method %s is not allowed here (allowed: %s)", c->method,
+                     c->allow);
+    return;
+  }
+  if (c->op != NOXD_OP_HEALTH && (bad = decode_id(c, seg[2])) != NULL)
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", bad);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations                                                               */
+/* ------------------------------------------------------------------------ */
+
+static noxd_conn_t *conn_of(nox_req_t *req) {
+  return nox_req_data(req);
+}
+
+static void reply_failure(noxd_conn_t *c, nox_req_t *req, int status) {
+  const nox_error_t *e = nox_req_error(req);
+  const char *msg = e->message[0] ? e->message : nox_strerror(status);
+
+  if (status == NOX_ECLOSING)
+    msg = "server is shutting down";
+  noxd_reply_error(c, noxd_status_for(status), "%s", msg);
+}
+
+/* A starting call failed at once: its callback will never run. */
+static void reply_refused(noxd_conn_t *c, int rc) {
+  noxd_reply_error(c, noxd_status_for(rc), "%s", nox_strerror(rc));
+}
+
+static void reply_copy(noxd_conn_t *c, unsigned status, const char *type,
+                       const char *text) {
+  char *body = strdup(text);
+  if (body == NULL)
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  else
+    noxd_reply(c, status, type, body, strlen(body));
+}
+
+static void on_health(nox_req_t *req, int status) {
+  noxd_conn_t *c = conn_of(req);
+  if (status == 0)
+    reply_copy(c, MHD_HTTP_OK, "text/plain", "OK");
+  else
+    reply_failure(c, req, status);
+  noxd_resume(c);
+}
+
+static void on_create(nox_req_t *req, int status,
+                      const nox_sandbox_info_t *info) {
+  noxd_conn_t *c = conn_of(req);
+  char *body;
+  size_t len;
+
+  if (status != 0)
+    reply_failure(c, req, status);
+  else if (noxd_json_sandbox(info, &body, &len) != 0)
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  else
+    noxd_reply(c, MHD_HTTP_OK, "application/json", body, len);
+  noxd_resume(c);
+}
+
+static void on_delete(nox_req_t *req, int status) {
+  noxd_conn_t *c = conn_of(req);
+  if (status == 0)
+    noxd_reply(c, MHD_HTTP_NO_CONTENT, NULL, NULL, 0);
+  else
+    reply_failure(c, req, status);
+  noxd_resume(c);
+}
+
+/* 200 with a body: the Python client takes only 200 as a successful touch. */
+static void on_touch(nox_req_t *req, int status) {
+  noxd_conn_t *c = conn_of(req);
+  if (status == 0)
+    reply_copy(c, MHD_HTTP_OK, "application/json", "{}");
+  else
+    reply_failure(c, req, status);
+  noxd_resume(c);
+}
+
+static void on_exec(nox_req_t *req, int status,
+                    const nox_exec_result_t *result) {
+  noxd_conn_t *c = conn_of(req);
+  char *body;
+  size_t len;
+
+  if (status != 0)
+    reply_failure(c, req, status);
+  else if (noxd_json_exec_result(result, &body, &len) != 0)
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  else
+    noxd_reply(c, MHD_HTTP_OK, "application/json", body, len);
+  noxd_resume(c);
+}
+
+static void on_upload(nox_req_t *req, int status) {
+  noxd_conn_t *c = conn_of(req);
+  if (status == 0)
+    reply_copy(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}");
+  else
+    reply_failure(c, req, status);
+  noxd_resume(c);
+}
+
+/*
+ * The archive is collected, then sent with its real status: once MHD has sent
+ * a 200 header, a failure half-way could only show as a cut-off body. The
+ * collection is capped by --max-body.
+ */
+static int on_download_data(nox_req_t *req, const char *buf, size_t len) {
+  noxd_conn_t *c = conn_of(req);
+  size_t max = c->srv->max_body;
+
+  if (len > max - c->dl_len) {
+    c->dl_too_big = true;
+    return 1;
+  }
+  if (c->dl_len + len > c->dl_cap) {
+    size_t cap = c->dl_cap ? c->dl_cap : 65536;
+    char *p;
+    while (cap < c->dl_len + len)
+      cap *= 2;
+    if (cap > max)
+      cap = max;
+    p = realloc(c->dl, cap);
+    if (p == NULL)
+      return 1;
+    c->dl = p;
+    c->dl_cap = cap;
+  }
+  memcpy(c->dl + c->dl_len, buf, len);
+  c->dl_len += len;
+  return 0;
+}
+
+static void on_download(nox_req_t *req, int status) {
+  noxd_conn_t *c = conn_of(req);
+  const unsigned char *b = (const unsigned char *)c->dl;
+  bool gz = c->dl_len >= 2 && b[0] == 0x1F && b[1] == 0x8B;
+
+  if (status == NOX_EUSER && c->dl_too_big) {
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     "archive exceeds the server's limit of %zu bytes",
+                     c->srv->max_body);
+  } else if (status == NOX_EUSER) {
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+  } else if (status != 0) {
+    reply_failure(c, req, status);
+  } else {
+    noxd_reply(c, MHD_HTTP_OK, gz ? "application/gzip" : "application/x-tar",
+               c->dl, c->dl_len);
+    c->dl = NULL;
+    c->dl_len = c->dl_cap = 0;
+  }
+  noxd_resume(c);
+}
+
+/* A query value naming a sandbox path, decoded and checked. */
+static int query_path(noxd_conn_t *c, const char *key, char **out) {
+  const char *raw =
+      MHD_lookup_connection_value(c->mhd, MHD_GET_ARGUMENT_KIND, key);
+  char err[320];
+  char *v;
+  size_t n;
+  int rc;
+
+  v = strdup(raw != NULL ? raw : NOXD_WORKSPACE);
+  if (v == NULL) {
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return -1;
+  }
+  n = MHD_http_unescape(v);
+  if (n != strlen(v)) {
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s must not contain a NUL byte",
+                     key);
+    free(v);
+    return -1;
+  }
+  rc = noxd_sandbox_path(key, v, out, err, sizeof(err));
+  free(v);
+  if (rc != 0)
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+  return rc;
+}
+
+static void start_create(noxd_conn_t *c) {
+  nox_create_options_t o = NOX_CREATE_OPTIONS_INIT;
+  noxd_create_args_t a;
+  char err[320];
+  int rc;
+
+  if (noxd_parse_create(c->body, c->body_len, &a, err, sizeof(err)) != 0) {
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+    return;
+  }
+  o.ttl_seconds = a.ttl_seconds;
+  o.image = a.image;
+  o.cpu_limit = a.cpu_limit;
+  o.memory_limit = a.memory_limit;
+  o.ephemeral_storage_limit = a.storage_limit;
+  rc = nox_create(NULL, c->srv->client, c->id, &o, on_create, c);
+  noxd_create_args_free(&a);
+  if (rc != 0)
+    reply_refused(c, rc);
+}
+
+static void start_exec(noxd_conn_t *c) {
+  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
+  noxd_exec_args_t a;
+  char err[320];
+  int rc;
+
+  if (noxd_parse_exec(c->body, c->body_len, &a, err, sizeof(err)) != 0) {
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+    return;
+  }
+  o.workdir = a.workdir;
+  o.env = (const char *const *)a.env;
+  o.timeout_seconds = a.timeout_seconds;
+  rc = nox_exec(NULL, c->srv->client, c->id, a.argv, &o, on_exec, c);
+  noxd_exec_args_free(&a);
+  if (rc != 0)
+    reply_refused(c, rc);
+}
+
+static void start_upload(noxd_conn_t *c) {
+  nox_upload_options_t o = NOX_UPLOAD_OPTIONS_INIT;
+  char *dest;
+  int rc;
+
+  if (query_path(c, "dest", &dest) != 0)
+    return;
+  if (c->body_len == 0) {
+    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                     "request body is empty: expected a tar or tar.gz "
+                     "archive");
+    free(dest);
+    return;
+  }
+  o.dest = dest;
+  o.archive = c->body;
+  o.archive_len = c->body_len;
+  rc = nox_upload(NULL, c->srv->client, c->id, &o, on_upload, c);
+  free(dest);
+  /* nox_upload() copied the archive. */
+  free(c->body);
+  c->body = NULL;
+  c->body_len = c->body_cap = 0;
+  if (rc != 0)
+    reply_refused(c, rc);
+}
+
+static void start_download(noxd_conn_t *c) {
+  nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
+  char *src;
+  int rc;
+
+  if (query_path(c, "src", &src) != 0)
+    return;
+  o.src = src;
+  rc = nox_download(NULL, c->srv->client, c->id, &o, on_download_data,
+                    on_download, c);
+  free(src);
+  if (rc != 0)
+    reply_refused(c, rc);
+}
+
+void noxd_dispatch(noxd_conn_t *c) {
+  nox_client_t *client = c->srv->client;
+  int rc = 0;
+
+  if (client == NULL) {
+    noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "server is shutting down");
+    return;
+  }
+  switch (c->op) {
+  case NOXD_OP_HEALTH:
+    rc = nox_health(NULL, client, on_health, c);
+    break;
+  case NOXD_OP_CREATE:
+    start_create(c);
+    break;
+  case NOXD_OP_DELETE:
+    rc = nox_delete(NULL, client, c->id, on_delete, c);
+    break;
+  case NOXD_OP_TOUCH:
+    rc = nox_touch(NULL, client, c->id, on_touch, c);
+    break;
+  case NOXD_OP_EXEC:
+    start_exec(c);
+    break;
+  case NOXD_OP_UPLOAD:
+    start_upload(c);
+    break;
+  case NOXD_OP_DOWNLOAD:
+    start_download(c);
+    break;
+  case NOXD_OP_NONE:
+    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no operation");
+    break;
+  }
+  if (rc != 0)
+    reply_refused(c, rc);
+}

@@ -1,0 +1,560 @@
+/*
+ * The HTTP front: libmicrohttpd in external-polling epoll mode, its epoll fd
+ * watched by one uv_poll_t and its timeouts by one uv_timer_t, so the whole
+ * server is one thread on one loop. A request waiting on a libnoxrunner
+ * operation suspends its connection; the operation's callback sets the
+ * answer and resumes it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "noxd.h"
+
+static void run_mhd(noxd_server_t *s);
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* body is malloc'd and becomes MHD's; NULL for an empty body. */
+void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
+                char *body, size_t len) {
+  struct MHD_Response *r;
+
+  if (c->resp != NULL) { /* the first answer wins */
+    free(body);
+    return;
+  }
+  if (body != NULL) {
+    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+      free(body);
+  } else {
+    r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  }
+  if (r == NULL)
+    return; /* out of memory: MHD drops the connection */
+  if (content_type != NULL)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  if (status == MHD_HTTP_UNAUTHORIZED)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED && c->allow != NULL)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
+  if (c->srv->stopping)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+  c->resp = r;
+  c->resp_status = status;
+}
+
+void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
+  char msg[512];
+  char *body;
+  size_t len;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (noxd_json_error(msg, &body, &len) != 0)
+    noxd_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
+  else
+    noxd_reply(c, status, "application/json", body, len);
+}
+
+static void on_timer(uv_timer_t *t) {
+  run_mhd(t->data);
+}
+
+/* MHD runs on the next loop turn, once for every connection resumed by then. */
+static void kick(noxd_server_t *s) {
+  if (!s->finished)
+    uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+void noxd_resume(noxd_conn_t *c) {
+  if (!c->suspended)
+    return;
+  c->suspended = false;
+  c->srv->suspended--;
+  MHD_resume_connection(c->mhd);
+  kick(c->srv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
+                             const char *method, const char *url) {
+  noxd_conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  c->path = strdup(url);
+  if (c->path == NULL) {
+    free(c);
+    return NULL;
+  }
+  c->srv = s;
+  c->mhd = mc;
+  c->start_ns = uv_hrtime();
+  snprintf(c->method, sizeof(c->method), "%s", method);
+  s->active++;
+  return c;
+}
+
+static void conn_free(noxd_conn_t *c) {
+  if (c->resp != NULL)
+    MHD_destroy_response(c->resp);
+  free(c->body);
+  free(c->dl);
+  free(c->id);
+  free(c->path);
+  free(c);
+}
+
+/* Compares without an early exit, so the time taken says nothing. */
+static bool token_matches(const noxd_server_t *s, const char *h) {
+  size_t n = strlen(h);
+  unsigned char diff = (unsigned char)(n != s->token_len);
+  for (size_t i = 0; i < s->token_len; i++)
+    diff |= (unsigned char)(s->token[i] ^ (i < n ? h[i] : 0));
+  return diff == 0;
+}
+
+static bool authorized(noxd_conn_t *c) {
+  const char *h;
+
+  if (c->srv->token == NULL)
+    return true;
+  h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
+                                  MHD_HTTP_HEADER_AUTHORIZATION);
+  if (h == NULL || strncasecmp(h, "Bearer", 6) != 0 ||
+      (h[6] != ' ' && h[6] != '\t'))
+    return false;
+  h += 6;
+  while (*h == ' ' || *h == '\t')
+    h++;
+  return token_matches(c->srv, h);
+}
+
+/* -1: no usable Content-Length (chunked, or none). */
+static long long content_length(noxd_conn_t *c) {
+  const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
+  char *end;
+  unsigned long long v;
+
+  if (h == NULL)
+    return -1;
+  errno = 0;
+  v = strtoull(h, &end, 10);
+  if (errno != 0 || end == h || *end != '\0' || v > (1ull << 62))
+    return -1;
+  return (long long)v;
+}
+
+/*
+ * Decides what can be decided from the headers. Returns true when the
+ * answer must go out before the body is read: a declared body over the limit
+ * is never read. Every other early answer waits for the body to be drained,
+ * so that a client still sending is not reset before it reads the answer.
+ */
+static bool begin(noxd_conn_t *c, const char *url) {
+  noxd_server_t *s = c->srv;
+  long long cl = content_length(c);
+
+  if (s->stopping)
+    noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "server is shutting down");
+  else
+    noxd_route(c, url, authorized(c));
+  if (cl > (long long)s->max_body) {
+    noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                     "request body of %lld bytes exceeds the limit of %zu", cl,
+                     s->max_body);
+    return true;
+  }
+  /* Sized up front, but only so far: a declared length costs nothing. */
+  if (cl > 0 && c->resp == NULL) {
+    size_t cap = (size_t)(cl < NOXD_BODY_PREALLOC ? cl : NOXD_BODY_PREALLOC);
+    c->body = malloc(cap + 1);
+    if (c->body != NULL)
+      c->body_cap = cap + 1;
+  }
+  return false;
+}
+
+static void take_body(noxd_conn_t *c, const char *data, size_t n) {
+  size_t max = c->srv->max_body;
+
+  if (c->resp != NULL)
+    return; /* answered already: drain */
+  if (n > max - c->body_len) {
+    noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                     "request body exceeds the limit of %zu bytes", max);
+    free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+    return;
+  }
+  if (c->body_len + n + 1 > c->body_cap) {
+    size_t cap = c->body_cap ? c->body_cap : 4096;
+    char *p;
+    while (cap < c->body_len + n + 1)
+      cap *= 2;
+    if (cap > max + 1)
+      cap = max + 1;
+    p = realloc(c->body, cap);
+    if (p == NULL) {
+      noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+      return;
+    }
+    c->body = p;
+    c->body_cap = cap;
+  }
+  memcpy(c->body + c->body_len, data, n);
+  c->body_len += n;
+  c->body[c->body_len] = '\0';
+}
+
+static enum MHD_Result queue(noxd_conn_t *c) {
+  enum MHD_Result r;
+
+  r = MHD_queue_response(c->mhd, c->resp_status, c->resp);
+  MHD_destroy_response(c->resp);
+  c->resp = NULL;
+  c->status = c->resp_status;
+  return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+  noxd_server_t *s = cls;
+  noxd_conn_t *c = *con_cls;
+
+  if (c == NULL) {
+    c = conn_new(s, mc, method, url);
+    if (c == NULL)
+      return MHD_NO;
+    *con_cls = c;
+    if (begin(c, url))
+      return c->resp != NULL ? queue(c) : MHD_NO;
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {
+    take_body(c, upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (c->resp == NULL && !c->started) {
+    c->started = true;
+    noxd_dispatch(c);
+    if (c->resp == NULL) {
+      /* The operation's callback never runs inside the call above. */
+      MHD_suspend_connection(mc);
+      c->suspended = true;
+      s->suspended++;
+      return MHD_YES;
+    }
+  }
+  if (c->resp == NULL)
+    return MHD_NO; /* answer lost to out-of-memory */
+  return queue(c);
+}
+
+static const char *termination_name(enum MHD_RequestTerminationCode toe) {
+  switch (toe) {
+  case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+    return NULL;
+  case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+    return "timed out";
+  case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+    return "server shut down";
+  case MHD_REQUEST_TERMINATED_READ_ERROR:
+  case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+    return "client went away";
+  default:
+    return "connection error";
+  }
+}
+
+static void log_request(const noxd_conn_t *c,
+                        enum MHD_RequestTerminationCode toe) {
+  double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
+  const char *why = termination_name(toe);
+  char path[256];
+  size_t i;
+
+  /* The raw path is the client's: keep the log line one printable line. */
+  for (i = 0; c->path[i] != '\0' && i + 1 < sizeof(path); i++) {
+    unsigned char ch = (unsigned char)c->path[i];
+    path[i] = (ch < 0x20 || ch >= 0x7F) ? '?' : (char)ch;
+  }
+  path[i] = '\0';
+  if (c->status != 0)
+    fprintf(stderr, "noxd: %s %s %u %.1fms%s%s%s\n", c->method, path, c->status,
+            ms, why ? " (" : "", why ? why : "", why ? ")" : "");
+  else
+    fprintf(stderr, "noxd: %s %s - %.1fms (%s)\n", c->method, path, ms,
+            why ? why : "no answer");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  noxd_server_t *s = cls;
+  noxd_conn_t *c = *con_cls;
+
+  if (c == NULL)
+    return;
+  log_request(c, toe);
+  conn_free(c);
+  *con_cls = NULL;
+  s->active--;
+}
+
+/*
+ * MHD unescapes the path by default, which would turn an id's "%2F" into a
+ * path separator. Keep everything raw; routes.c decodes path segments and
+ * query values itself with MHD_http_unescape().
+ */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
+  return strlen(s);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  fputs("noxd: mhd: ", stderr);
+  vfprintf(stderr, fmt, ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void finish(noxd_server_t *s) {
+  s->finished = true;
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, NULL);
+  uv_close((uv_handle_t *)&s->timer, NULL);
+  uv_close((uv_handle_t *)&s->drain, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  /* Every connection is resumed: each nox request has completed. */
+  MHD_stop_daemon(s->mhd);
+  s->mhd = NULL;
+  if (s->listen_fd != MHD_INVALID_SOCKET)
+    close(s->listen_fd);
+  s->listen_fd = MHD_INVALID_SOCKET;
+  free(s->token);
+  s->token = NULL;
+  fprintf(stderr, "noxd: stopped\n");
+}
+
+/* Called only outside MHD's callbacks. */
+static void maybe_finish(noxd_server_t *s) {
+  if (s->finished || !s->stopping || s->client != NULL || s->suspended > 0)
+    return;
+  if (s->active == 0 || s->drained)
+    finish(s);
+}
+
+static void run_mhd(noxd_server_t *s) {
+  MHD_UNSIGNED_LONG_LONG t;
+
+  if (s->finished)
+    return;
+  MHD_run(s->mhd);
+  if (s->stopping) {
+    maybe_finish(s);
+    if (s->finished)
+      return;
+  }
+  if (MHD_get_timeout(s->mhd, &t) == MHD_YES)
+    uv_timer_start(&s->timer, on_timer, t, 0);
+  else
+    uv_timer_stop(&s->timer);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  run_mhd(p->data);
+}
+
+static void on_drain_deadline(uv_timer_t *t) {
+  noxd_server_t *s = t->data;
+  if (s->active > 0)
+    fprintf(stderr, "noxd: dropping %u unfinished request(s)\n", s->active);
+  s->drained = true;
+  maybe_finish(s);
+}
+
+static void on_client_closed(void *data) {
+  noxd_server_t *s = data;
+  s->client = NULL;
+  /* The completions of the closed requests resumed their connections. */
+  kick(s);
+}
+
+void noxd_server_stop(noxd_server_t *s) {
+  if (s->stopping || s->finished)
+    return;
+  s->stopping = true;
+  /* No new connections; those open get their answers, then "close". */
+  s->listen_fd = MHD_quiesce_daemon(s->mhd);
+  uv_timer_start(&s->drain, on_drain_deadline, NOXD_DRAIN_MS, 0);
+  if (s->client != NULL)
+    nox_client_close(s->client, on_client_closed, s);
+  kick(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  noxd_server_t *s = h->data;
+  if (!s->stopping)
+    fprintf(stderr, "noxd: %s, shutting down\n",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  noxd_server_stop(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss,
+                        noxd_server_t *s) {
+  const char *colon = strrchr(spec, ':');
+  char host[64];
+  size_t hl;
+  char *end;
+  unsigned long port;
+
+  if (colon == NULL)
+    return -1;
+  hl = (size_t)(colon - spec);
+  errno = 0;
+  port = strtoul(colon + 1, &end, 10);
+  if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535)
+    return -1;
+  if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+    if (hl - 2 >= sizeof(host))
+      return -1;
+    memcpy(host, spec + 1, hl - 2);
+    host[hl - 2] = '\0';
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) != 0)
+      return -1;
+    snprintf(s->host, sizeof(s->host), "[%s]", host);
+    return 6;
+  }
+  if (hl == 0 || hl >= sizeof(host))
+    return -1;
+  memcpy(host, spec, hl);
+  host[hl] = '\0';
+  if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) != 0)
+    return -1;
+  snprintf(s->host, sizeof(s->host), "%s", host);
+  return 4;
+}
+
+static int make_client(noxd_server_t *s, const noxd_config_t *cfg) {
+  nox_client_options_t opts = NOX_CLIENT_OPTIONS_INIT;
+  size_t n = strlen(cfg->root);
+  char *url = malloc(n + sizeof("local://"));
+  int rc;
+
+  if (url == NULL)
+    return NOX_ENOMEM;
+  memcpy(url, "local://", 8);
+  memcpy(url + 8, cfg->root, n + 1);
+  opts.base_url = url;
+  opts.isolation = cfg->isolation;
+  rc = nox_client_new(&s->client, s->loop, &opts);
+  free(url);
+  return rc;
+}
+
+int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
+                      const noxd_config_t *cfg) {
+  struct sockaddr_storage ss;
+  const union MHD_DaemonInfo *info;
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  int family, rc, epfd;
+
+  memset(s, 0, sizeof(*s));
+  s->loop = loop;
+  s->listen_fd = MHD_INVALID_SOCKET;
+  s->max_body = cfg->max_body;
+  memset(&ss, 0, sizeof(ss));
+  family = parse_listen(cfg->listen, &ss, s);
+  if (family < 0) {
+    fprintf(stderr, "noxd: bad --listen address \"%s\" (HOST:PORT)\n",
+            cfg->listen);
+    return -1;
+  }
+  if (family == 6)
+    flags |= MHD_USE_IPv6;
+  if (cfg->token != NULL) {
+    s->token = strdup(cfg->token);
+    if (s->token == NULL)
+      return -1;
+    s->token_len = strlen(s->token);
+  }
+  rc = make_client(s, cfg);
+  if (rc != 0) {
+    fprintf(stderr, "noxd: cannot open the sandbox root \"%s\": %s\n",
+            cfg->root, nox_strerror(rc));
+    free(s->token);
+    return -1;
+  }
+
+  s->mhd = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_request, s,
+      /* First, so that MHD logs nothing through its own logger. */
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+      MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NOXD_CONNECTION_TIMEOUT_S,
+      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+  info = s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+  if (info == NULL) {
+    fprintf(stderr, "noxd: cannot listen on %s: %s\n", cfg->listen,
+            strerror(errno));
+    goto fail;
+  }
+  epfd = info->epoll_fd;
+  info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : 0;
+
+  rc = uv_poll_init(loop, &s->poll, epfd);
+  if (rc != 0) {
+    fprintf(stderr, "noxd: cannot watch MHD: %s\n", uv_strerror(rc));
+    goto fail;
+  }
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE, on_poll);
+  uv_timer_init(loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_init(loop, &s->drain);
+  s->drain.data = s;
+  uv_signal_init(loop, &s->sigterm);
+  s->sigterm.data = s;
+  uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_signal_init(loop, &s->sigint);
+  s->sigint.data = s;
+  uv_signal_start(&s->sigint, on_signal, SIGINT);
+  run_mhd(s);
+  return 0;
+
+fail:
+  if (s->mhd != NULL)
+    MHD_stop_daemon(s->mhd);
+  s->mhd = NULL;
+  nox_client_close(s->client, NULL, NULL);
+  s->client = NULL;
+  free(s->token);
+  s->token = NULL;
+  return -1;
+}
