@@ -11,7 +11,7 @@
 #include "local/local.h"
 #include "tar/tar.h"
 
-#define DOWNLOAD_CHUNK (64 * 1024)
+#define DOWNLOAD_CHUNK ((size_t)64 * 1024)
 
 static void finish_job(nox__local_job_t *job) {
   if (job->status != 0 && job->msg[0] != '\0')

@@ -31,7 +31,7 @@
 #define META_FILE "meta.json"
 #define MAX_SHORT_NAME 150
 #define LONG_NAME_KEEP 100
-#define META_MAX_BYTES (64 * 1024)
+#define META_MAX_BYTES ((size_t)64 * 1024)
 
 /* Percent-encodes every byte but [A-Za-z0-9._-]. */
 static char *encode(const char *s) {
@@ -124,7 +124,7 @@ static int meta_write(const char *sbdir, const nox__local_meta_t *m) {
   size_t len;
   char *tmp = join(sbdir, META_FILE ".tmp"), *dst = join(sbdir, META_FILE);
   char *image = m->image ? encode(m->image) : NULL;
-  int fd = -1, r = NOX_EIO;
+  int fd, r = NOX_EIO;
 
   if (g == NULL || tmp == NULL || dst == NULL ||
       (m->image != NULL && image == NULL)) {
@@ -142,14 +142,14 @@ static int meta_write(const char *sbdir, const nox__local_meta_t *m) {
       yajl_gen_map_close(g) || yajl_gen_get_buf(g, &buf, &len))
     goto done;
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, buf, len) != (ssize_t)len || close(fd) != 0) {
-    if (fd >= 0)
-      unlink(tmp);
-    fd = -1;
+  if (fd < 0)
+    goto done;
+  if (write(fd, buf, len) != (ssize_t)len) {
+    close(fd);
+    unlink(tmp);
     goto done;
   }
-  fd = -1;
-  if (rename(tmp, dst) != 0) {
+  if (close(fd) != 0 || rename(tmp, dst) != 0) {
     unlink(tmp);
     goto done;
   }
@@ -477,9 +477,10 @@ void nox__local_session_reap(nox__local_job_t *job) {
     if (strncmp(de->d_name, TRASH_PREFIX, sizeof(TRASH_PREFIX) - 1) == 0) {
       /* Left by a crash, or being emptied by another process: both fine. */
       t = join(root, de->d_name);
-      if (t != NULL && push_name(&trash, &ntrash, t) != 0)
-        break;
+      r = t == NULL || push_name(&trash, &ntrash, t) != 0;
       free(t);
+      if (r)
+        break;
       continue;
     }
     if (strncmp(de->d_name, NAME_PREFIX, sizeof(NAME_PREFIX) - 1) != 0)

@@ -18,7 +18,7 @@
 #include "internal.h"
 #include "tar/tar.h"
 
-#define PACK_READ_CHUNK (64 * 1024)
+#define PACK_READ_CHUNK ((size_t)64 * 1024)
 
 typedef struct {
   nox__tar_writer_t w;
