@@ -17,7 +17,13 @@
 
 #define DEFAULT_PATH                                                           \
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK ((size_t)64 * 1024)
+/*
+ * After the command exited, how long its pipes may stay open: long enough
+ * for the last output to be read, short enough that a process which left
+ * the group (unisolated, it can) does not hold the result hostage.
+ */
+#define EXIT_GRACE_MS 1000
 
 typedef struct {
   nox__local_kind_t kind;
@@ -150,6 +156,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     finish(x);
 }
 
+static void on_timeout(uv_timer_t *t);
+
 static void on_process_exit(uv_process_t *p, int64_t status, int signal) {
   exec_t *x = p->data;
 
@@ -163,13 +171,15 @@ static void on_process_exit(uv_process_t *p, int64_t status, int signal) {
   kill_group(x);
   if (x->eof == 2)
     finish(x);
+  else
+    uv_timer_start(&x->timer, on_timeout, EXIT_GRACE_MS, 0);
 }
 
 static void on_timeout(uv_timer_t *t) {
   exec_t *x = t->data;
 
   if (x->exited) {
-    /* Exited, but something that left its group keeps the pipes open. */
+    /* Exited, but something that left its group holds the pipes open. */
     finish(x);
     return;
   }
