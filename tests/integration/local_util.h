@@ -192,9 +192,9 @@ static inline void lt_close(nox_client_t *c) {
 static inline nox_client_t *lt_client(uv_loop_t *loop, const char *root,
                                       int isolation) {
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
-  char url[512];
+  char url[600];
   nox_client_t *c = NULL;
-  snprintf(url, sizeof(url), "local://%s", root);
+  ASSERT_LT(snprintf(url, sizeof(url), "local://%s", root), (int)sizeof(url));
   o.base_url = url;
   o.isolation = isolation;
   ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
