@@ -239,6 +239,14 @@ typedef struct nox_client_options {
    * or NULL. Copied.
    */
   const char *ca_file;
+  /**
+   * Worker threads the client owns for packing, unpacking and disk work of
+   * transfers (default 2). They start with the first transfer and stop at
+   * close.
+   */
+  uint32_t tar_workers;
+  /** Bytes buffered per streaming transfer before it pauses (default 1 MiB). */
+  size_t stream_buffer_bytes;
 } nox_client_options_t;
 
 /** Use as max_retries to turn retries off (0 means "the default"). */
@@ -246,7 +254,7 @@ typedef struct nox_client_options {
 
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL }
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0 }
 
 /** Called once when nox_client_close() has finished; data is the caller's. */
 typedef void (*nox_close_cb)(void *data);
@@ -437,6 +445,49 @@ NOX_EXTERN int nox_exec_shell(nox_req_t **out, nox_client_t *client,
                               const nox_exec_options_t *opts, nox_exec_cb cb,
                               void *data);
 
+/* ---- Streaming transfers ------------------------------------------------ */
+
+/*
+ * Uploads and downloads stream: an archive is produced while it is sent and
+ * consumed while it arrives, through a bounded buffer, so memory per
+ * transfer stays bounded whatever the archive's size. Packing, unpacking,
+ * compression and disk access run on a small pool of worker threads owned
+ * by the client (nox_client_options_t.tar_workers), never on the loop
+ * thread. Every callback below still runs on the loop thread.
+ */
+
+/**
+ * Returned by a nox_data_cb or nox_read_cb to pause the transfer until
+ * nox_req_resume() is called (backpressure for a slow consumer/producer).
+ */
+#define NOX_PAUSE 1
+
+/**
+ * Resumes a transfer paused by a callback that returned NOX_PAUSE. Call it
+ * from the loop thread, outside that callback. Returns 0, NOX_EINVAL if the
+ * request is not a paused transfer, NOX_EALREADY if it already ended.
+ */
+NOX_EXTERN int nox_req_resume(nox_req_t *req);
+
+/** How far a transfer has gone. */
+typedef struct nox_progress {
+  uint64_t bytes;   /**< archive bytes sent or received so far */
+  uint64_t total;   /**< archive size when known, else 0 */
+  uint64_t entries; /**< archive entries packed or unpacked so far */
+} nox_progress_t;
+
+/** Progress report, at most every 100 ms and once at the end. Borrowed. */
+typedef void (*nox_progress_cb)(nox_req_t *req, const nox_progress_t *p);
+
+/**
+ * Supplies raw archive bytes (tar or tar.gz) for an upload: fill buf with
+ * up to cap bytes and set *nread; *nread == 0 ends the archive. Return 0,
+ * NOX_PAUSE (nothing now; call nox_req_resume() when there is), or any
+ * other value to abort the upload with NOX_EUSER.
+ */
+typedef int (*nox_read_cb)(nox_req_t *req, char *buf, size_t cap,
+                           size_t *nread);
+
 /** One in-memory file to upload. */
 typedef struct nox_file {
   /** Relative path inside the destination ("dir/a.txt"); no "..", not absolute. */
@@ -449,8 +500,15 @@ typedef struct nox_file {
 #define NOX_UPLOAD_OPTIONS_VERSION 1
 
 /**
- * Options of nox_upload(). Give either files (packed into a gzip tar by the
- * library) or archive (a ready tar or tar.gz, sent as is), not both.
+ * Options of nox_upload(). Give exactly one source:
+ *  - files: in-memory files, packed as a gzip tar while it is sent;
+ *  - archive: a ready tar or tar.gz in memory, sent as is;
+ *  - dir: a local directory, packed recursively as a gzip tar while it is
+ *    sent (regular files, directories including empty ones, symlinks stored
+ *    as symlinks; modes and mtimes kept; sorted by name), filtered by
+ *    include/exclude;
+ *  - read: raw archive bytes from the caller, pulled as curl sends them.
+ * The body goes out chunked: no Content-Length is needed.
  */
 typedef struct nox_upload_options {
   unsigned version;        /**< NOX_UPLOAD_OPTIONS_VERSION */
@@ -459,42 +517,128 @@ typedef struct nox_upload_options {
   size_t nfiles;
   const void *archive;     /**< copied before nox_upload() returns */
   size_t archive_len;
+  const char *dir;         /**< copied; read while the upload runs */
+  /**
+   * NULL-terminated fnmatch(3) patterns matched against each path relative
+   * to dir ("src/a.c"); a directory that does not match is still walked.
+   * include NULL means everything; exclude wins over include. Copied.
+   */
+  const char *const *include;
+  const char *const *exclude;
+  nox_read_cb read;
+  nox_progress_cb progress; /**< optional */
 } nox_upload_options_t;
 
 #define NOX_UPLOAD_OPTIONS_INIT                                                \
-  { NOX_UPLOAD_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0 }
+  { NOX_UPLOAD_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL,      \
+    NULL, NULL }
 
 /**
  * POST /v1/sandboxes/{id}/files/upload?dest=DEST with a tar.gz body.
  * Immediate errors also include NOX_EARCHIVE (a file could not be packed).
+ * Errors given to cb also include NOX_EIO (dir unreadable), NOX_EARCHIVE
+ * and NOX_EUSER.
  */
 NOX_EXTERN int nox_upload(nox_req_t **out, nox_client_t *client,
                           const char *session_id,
                           const nox_upload_options_t *opts, nox_req_cb cb,
                           void *data);
 
-#define NOX_DOWNLOAD_OPTIONS_VERSION 1
+/** Entry types reported by a nox_entry_cb. */
+typedef enum {
+  NOX_ENTRY_FILE = 0,
+  NOX_ENTRY_DIR = 1,
+  NOX_ENTRY_SYMLINK = 2,
+  NOX_ENTRY_HARDLINK = 3,
+  NOX_ENTRY_OTHER = 4 /**< devices, FIFOs: never extracted */
+} nox_entry_type_t;
 
-/** Options of nox_download(). */
-typedef struct nox_download_options {
-  unsigned version; /**< NOX_DOWNLOAD_OPTIONS_VERSION */
-  const char *src;  /**< NULL means "/workspace" */
-} nox_download_options_t;
-
-#define NOX_DOWNLOAD_OPTIONS_INIT { NOX_DOWNLOAD_OPTIONS_VERSION, NULL }
+/** One archive entry's header. Borrowed for the callback. */
+typedef struct nox_entry {
+  const char *path;   /**< as stored in the archive */
+  int type;           /**< nox_entry_type_t */
+  unsigned mode;      /**< permission bits */
+  int64_t size;       /**< data size of a file, else 0 */
+  int64_t mtime;      /**< seconds since the epoch */
+  const char *link;   /**< symlink or hardlink target, else NULL */
+} nox_entry_t;
 
 /**
- * GET /v1/sandboxes/{id}/files/download?src=SRC. The archive's raw bytes
- * (normally tar.gz) go to on_data as they arrive, then cb runs once. A
- * retry after a failure is made only if on_data has not been called yet,
- * so the bytes it sees are never repeated. The body size is not capped by
- * max_body_bytes (it streams); a stall longer than request_timeout_ms ends
- * it with NOX_ETIMEDOUT.
+ * Receives a download entry by entry: once with data NULL for the entry's
+ * header, then with each chunk of its data (files only). Return 0, or any
+ * other value to abort with NOX_EUSER.
+ */
+typedef int (*nox_entry_cb)(nox_req_t *req, const nox_entry_t *entry,
+                            const char *data, size_t len);
+
+/**
+ * Limits of a download that is unpacked (extract_dir or on_entry). 0 means
+ * the default. Passing one ends the download with NOX_ETOOBIG, with nothing
+ * beyond the limit written.
+ */
+typedef struct nox_extract_limits {
+  uint64_t max_entries;     /**< default 1,000,000 */
+  uint64_t max_bytes;       /**< total unpacked bytes, default 64 GiB */
+  uint64_t max_entry_bytes; /**< one entry's size, default 16 GiB */
+  uint32_t max_ratio;       /**< unpacked / packed bytes, default 1000 */
+} nox_extract_limits_t;
+
+#define NOX_DOWNLOAD_OPTIONS_VERSION 1
+
+/**
+ * Options of nox_download(). Choose the sink: the on_data argument of
+ * nox_download() (raw bytes), extract_dir, or on_entry. Plain tar and
+ * gzip tar are both accepted (detected, whatever the content type says).
+ *
+ * extract_dir is unpacked safely: absolute paths, ".." components, links
+ * that point outside, writes through symlinks, device nodes and FIFOs are
+ * refused (counted and named in nox_req_transfer(), not written). The
+ * archive is unpacked into a temporary directory beside extract_dir and
+ * renamed onto it only when the whole download succeeded, so extract_dir
+ * must not exist or be an empty directory; on any failure or cancel the
+ * temporary directory is removed and extract_dir is left as it was.
+ */
+typedef struct nox_download_options {
+  unsigned version;    /**< NOX_DOWNLOAD_OPTIONS_VERSION */
+  const char *src;     /**< NULL means "/workspace" */
+  const char *extract_dir; /**< copied */
+  nox_entry_cb on_entry;
+  nox_extract_limits_t limits;
+  nox_progress_cb progress; /**< optional */
+} nox_download_options_t;
+
+#define NOX_DOWNLOAD_OPTIONS_INIT                                              \
+  { NOX_DOWNLOAD_OPTIONS_VERSION, NULL, NULL, NULL, {0, 0, 0, 0}, NULL }
+
+/**
+ * GET /v1/sandboxes/{id}/files/download?src=SRC. With on_data (and neither
+ * extract_dir nor on_entry), the archive's raw bytes go to on_data as they
+ * arrive; on_data may return NOX_PAUSE. Then cb runs once. A retry after a
+ * failure is made only if no byte has reached the sink yet, so nothing is
+ * ever seen twice. The body size is not capped by max_body_bytes (it
+ * streams); a stall longer than request_timeout_ms ends it with
+ * NOX_ETIMEDOUT. Errors given to cb also include NOX_EARCHIVE (not a tar),
+ * NOX_ETOOBIG (a limit), NOX_EIO (writing extract_dir) and NOX_EUSER.
  */
 NOX_EXTERN int nox_download(nox_req_t **out, nox_client_t *client,
                             const char *session_id,
                             const nox_download_options_t *opts,
                             nox_data_cb on_data, nox_req_cb cb, void *data);
+
+/** What a transfer did, for uploads and downloads. Borrowed. */
+typedef struct nox_transfer_report {
+  uint64_t bytes;   /**< archive bytes moved */
+  uint64_t entries; /**< entries packed or unpacked */
+  uint64_t refused; /**< entries refused by the extraction policy */
+  char first_refused[256]; /**< path of the first refused entry, or "" */
+} nox_transfer_report_t;
+
+/**
+ * The transfer report of an upload or download; valid until its callback
+ * returns (so read it there). NULL for other requests.
+ */
+NOX_EXTERN const nox_transfer_report_t *
+nox_req_transfer(const nox_req_t *req);
 
 #define NOX_WAIT_OPTIONS_VERSION 1
 
