@@ -37,3 +37,12 @@ if(TARGET noxd)
       "${_nox_consumer_flags}")
   set_tests_properties(install_consumer PROPERTIES LABELS "install" TIMEOUT 900)
 endif()
+
+# The embedding example serves concurrent HTTP requests on the library's loop.
+if(TARGET embed_server)
+  add_test(NAME example_embed_server
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/embed_server_test.sh
+      $<TARGET_FILE:embed_server>)
+  set_tests_properties(example_embed_server PROPERTIES
+    LABELS "examples" TIMEOUT 600)
+endif()
