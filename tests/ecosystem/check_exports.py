@@ -16,6 +16,9 @@ import sys
 # names once they are exported.
 PENDING = {"nox_req_resume", "nox_req_transfer"}
 
+# Symbols the compiler adds to instrumented builds (ASan's ODR indicators).
+INSTRUMENTATION = ("__odr_asan", "__asan", "__ubsan", "__sanitizer")
+
 
 def defined_globals(args):
     out = subprocess.run(["nm", "--defined-only"] + args, check=True,
@@ -25,7 +28,8 @@ def defined_globals(args):
         parts = line.split()
         # "ADDRESS TYPE NAME"; archive member headers and blanks are skipped.
         if len(parts) == 3 and parts[1] not in ("U", "w", "v"):
-            names.add(parts[2])
+            if not parts[2].startswith(INSTRUMENTATION):
+                names.add(parts[2])
     return names
 
 
