@@ -369,6 +369,7 @@ static void on_created(nox_req_t *req, int status,
   server_t *srv = nox_req_data(req);
   struct sockaddr_storage ss;
   int len = sizeof(ss);
+  int rc;
 
   if (status != 0) {
     fprintf(stderr, "embed_server: create: %s: %s\n", nox_err_name(status),
@@ -377,9 +378,11 @@ static void on_created(nox_req_t *req, int status,
     stop(srv);
     return;
   }
-  if (uv_listen((uv_stream_t *)&srv->listener, 128, on_connection) != 0 ||
-      uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len) != 0) {
-    fprintf(stderr, "embed_server: cannot listen\n");
+  rc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+  if (rc == 0)
+    rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+  if (rc != 0) {
+    fprintf(stderr, "embed_server: cannot listen: %s\n", uv_strerror(rc));
     srv->status = 1;
     stop(srv);
     return;
