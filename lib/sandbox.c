@@ -51,7 +51,6 @@ nox_sandbox_t *nox__sandbox_alloc(nox_client_t *c, const char *id) {
   nox__list_init(&sb->bnode);
   uv_timer_init(c->loop, &sb->timer);
   sb->timer.data = sb;
-  r->used = true;
   nox__list_push_back(&r->handles, &sb->node);
   r->count++;
   return sb;
@@ -274,6 +273,7 @@ int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *c,
   nox_sandbox_t *sb = nox__sandbox_alloc(c, session_id);
   if (sb == NULL)
     return NOX_ENOMEM;
+  c->registry->used = true;
   sb->data = data;
   sb->ready_cb = cb;
   sb->on_lost = opts->on_lost;

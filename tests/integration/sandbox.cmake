@@ -2,7 +2,7 @@
 # (include/noxrunner/sandbox.h). Each test runs against the local backend
 # (no argument) and, where noxd is built, against noxd through the HTTP backend.
 set(_sandbox_tests test_sandbox_lease test_sandbox_admission
-  )
+  test_sandbox_fanout test_sandbox_registry test_sandbox_journal)
 foreach(_t ${_sandbox_tests})
   nox_add_test(${_t}
     SOURCES integration/${_t}.c integration/noxd_util.c LABELS sandbox)

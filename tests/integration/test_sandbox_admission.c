@@ -59,8 +59,7 @@ int main(int argc, char **argv) {
     snprintf(script, sizeof(script),
              "date +%%s%%N > s%d; sleep 0.3; date +%%s%%N > e%d", i, i);
     ASSERT_EQ(
-        nox_sandbox_exec_shell(NULL, sb, "sh", script, NULL, on_exec, NULL),
-        0);
+        nox_sandbox_exec_shell(NULL, sb, "sh", script, NULL, on_exec, NULL), 0);
   }
   /* Nothing is admitted before the loop runs. */
   ASSERT_EQ(nox_client_stats(client, &s), 0);
@@ -74,8 +73,9 @@ int main(int argc, char **argv) {
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(max_seen, LIMIT);
 
-  ASSERT_EQ(st_sh(sb, "for i in $(seq 0 11); do echo $(cat s$i) $(cat e$i);"
-                      " done",
+  ASSERT_EQ(st_sh(sb,
+                  "for i in $(seq 0 11); do echo $(cat s$i) $(cat e$i);"
+                  " done",
                   &x),
             0);
   long long ev[2 * NEXEC][2];
