@@ -271,21 +271,22 @@ static int dup_opt(char **dst, const char *src) {
 }
 
 int nox_create(nox_req_t **out, nox_client_t *c, const char *session_id,
-               const nox_create_options_t *opts, nox_create_cb cb, void *data) {
+               const nox_create_options_t *opts, nox_create_cb cb,
+               void *data) {
   static const nox_create_options_t defaults = NOX_CREATE_OPTIONS_INIT;
   if (opts == NULL)
     opts = &defaults;
   if (opts->version != NOX_CREATE_OPTIONS_VERSION)
     return NOX_EINVAL;
   nox_req_t *req;
-  int err = begin(c, NOX__OP_CREATE, session_id, (const void *)cb, data, &req);
+  int err =
+      begin(c, NOX__OP_CREATE, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.create = cb;
   req->ttl_seconds =
       opts->ttl_seconds ? opts->ttl_seconds : NOX__DEFAULT_TTL_SECONDS;
-  if (dup_opt(&req->image, opts->image) ||
-      dup_opt(&req->cpu_limit, opts->cpu_limit) ||
+  if (dup_opt(&req->image, opts->image) || dup_opt(&req->cpu_limit, opts->cpu_limit) ||
       dup_opt(&req->memory_limit, opts->memory_limit) ||
       dup_opt(&req->storage_limit, opts->ephemeral_storage_limit)) {
     req_discard(req);
@@ -297,7 +298,8 @@ int nox_create(nox_req_t **out, nox_client_t *c, const char *session_id,
 int nox_touch(nox_req_t **out, nox_client_t *c, const char *session_id,
               nox_req_cb cb, void *data) {
   nox_req_t *req;
-  int err = begin(c, NOX__OP_TOUCH, session_id, (const void *)cb, data, &req);
+  int err =
+      begin(c, NOX__OP_TOUCH, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -307,7 +309,8 @@ int nox_touch(nox_req_t **out, nox_client_t *c, const char *session_id,
 int nox_delete(nox_req_t **out, nox_client_t *c, const char *session_id,
                nox_req_cb cb, void *data) {
   nox_req_t *req;
-  int err = begin(c, NOX__OP_DELETE, session_id, (const void *)cb, data, &req);
+  int err =
+      begin(c, NOX__OP_DELETE, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -360,8 +363,8 @@ static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (err != 0)
     return err;
   req->cb.exec = cb;
-  req->timeout_seconds = opts->timeout_seconds ? opts->timeout_seconds
-                                               : NOX__DEFAULT_EXEC_TIMEOUT_S;
+  req->timeout_seconds =
+      opts->timeout_seconds ? opts->timeout_seconds : NOX__DEFAULT_EXEC_TIMEOUT_S;
   err = dup_strv(&req->argv, argv, check_utf8);
   if (err == 0 && opts->env != NULL)
     err = dup_strv(&req->env, opts->env, check_env_entry);
@@ -383,7 +386,8 @@ int nox_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
 
 int nox_exec_shell(nox_req_t **out, nox_client_t *c, const char *session_id,
                    const char *shell, const char *script,
-                   const nox_exec_options_t *opts, nox_exec_cb cb, void *data) {
+                   const nox_exec_options_t *opts, nox_exec_cb cb,
+                   void *data) {
   if (shell == NULL)
     shell = "sh";
   if (strcmp(shell, "sh") != 0 && strcmp(shell, "bash") != 0)
@@ -424,7 +428,8 @@ int nox_upload(nox_req_t **out, nox_client_t *c, const char *session_id,
       return NOX_EINVAL;
   }
   nox_req_t *req;
-  int err = begin(c, NOX__OP_UPLOAD, session_id, (const void *)cb, data, &req);
+  int err =
+      begin(c, NOX__OP_UPLOAD, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -473,7 +478,8 @@ int nox_wait_ready(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (opts->version != NOX_WAIT_OPTIONS_VERSION)
     return NOX_EINVAL;
   nox_req_t *req;
-  int err = begin(c, NOX__OP_WAIT, session_id, (const void *)cb, data, &req);
+  int err =
+      begin(c, NOX__OP_WAIT, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
