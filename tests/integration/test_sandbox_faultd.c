@@ -6,10 +6,13 @@
  *    shows a burst and the limited one never exceeds its limits;
  *  - readiness: execs answered 503 are retried until one succeeds;
  *  - loss seen by an exec's 404, and a lost sandbox released without a
- *    delete.
+ *    delete;
+ *  - deletes that keep failing reported by id, kept in the journal, and
+ *    reaped later.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <noxrunner/sandbox.h>
 
@@ -189,6 +192,79 @@ static void on_closed(void *data) {
   *(int *)data = 1;
 }
 
+static int fail_reports;
+static nox_release_report_t fail_rep;
+static char fail_id[64];
+static int fail_status;
+
+static void on_fail_report(nox_client_t *c, const nox_release_report_t *r,
+                           void *data) {
+  (void)c;
+  (void)data;
+  fail_rep = *r;
+  if (r->failed > 0) {
+    snprintf(fail_id, sizeof(fail_id), "%s", r->failed_ids[0]);
+    fail_status = r->failed_status[0];
+  }
+  fail_reports++;
+}
+
+/*
+ * Deletes that keep failing are reported with their ids and stay in the
+ * journal, which a later reap on a healthy backend clears.
+ */
+static void undeletable(void) {
+  uv_loop_t loop;
+  char url[512], journal[64];
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  nox_sandbox_t *sb;
+  int closed = 0;
+  snprintf(journal, sizeof(journal), "/tmp/nox-journal-%ld", (long)getpid());
+  unlink(journal);
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  ASSERT_EQ(nox_test_faultd_reset(&srv), 0);
+  snprintf(url, sizeof(url), "%s/f/s500x*", srv.url);
+  o.base_url = url;
+  ASSERT_EQ(nox_client_new(&client, &loop, &o), 0);
+  nox_registry_options_t ro = NOX_REGISTRY_OPTIONS_INIT;
+  ro.journal_path = journal;
+  ro.delete_attempts = 2;
+  ro.delete_backoff_ms = 10;
+  ASSERT_EQ(nox_registry_configure(client, &ro), 0);
+  ready_calls = 0;
+  ASSERT_EQ(nox_sandbox_new(&sb, client, "stuck", NULL, on_ready, NULL), 0);
+  while (ready_calls == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(ready_status, NOX_EHTTP); /* the create may still have happened */
+  ASSERT_EQ(nox_sandbox_release_all(client, on_fail_report, NULL), 0);
+  while (fail_reports == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(fail_rep.released, 0);
+  ASSERT_EQ(fail_rep.failed, 1);
+  ASSERT_STR_EQ(fail_id, "stuck");
+  ASSERT_EQ(fail_status, NOX_EHTTP);
+  ASSERT_EQ(count_log("DELETE", "/v1/sandboxes/stuck"), 2);
+  ASSERT_EQ(nox_client_close(client, on_closed, &closed), 0);
+  while (!closed)
+    uv_run(&loop, UV_RUN_ONCE);
+
+  /* A healthy backend: the reap deletes it and removes the journal. */
+  o.base_url = srv.url;
+  ASSERT_EQ(nox_client_new(&client, &loop, &o), 0);
+  fail_reports = 0;
+  ASSERT_EQ(nox_journal_reap(client, journal, on_fail_report, NULL), 0);
+  while (fail_reports == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(fail_rep.released, 1);
+  ASSERT_EQ(fail_rep.failed, 0);
+  ASSERT_EQ(access(journal, F_OK), -1);
+  closed = 0;
+  ASSERT_EQ(nox_client_close(client, on_closed, &closed), 0);
+  while (!closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_LOOP_CLOSES(&loop);
+}
+
 /* One burst of every class at once through a client with these limits. */
 static void burst(uint32_t max_creating, uint32_t max_execs,
                   uint32_t max_transfers, const char *tag) {
@@ -269,6 +345,7 @@ int main(void) {
   ASSERT_EQ(peak.transfers_queued, 2 * BURST - 2);
 
   readiness_and_loss();
+  undeletable();
 
   ASSERT_EQ(nox_test_server_stop(&srv), 0);
   nox_library_cleanup();
