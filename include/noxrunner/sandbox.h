@@ -14,7 +14,10 @@
  *
  *  - Every handle not yet released is in the client's registry.
  *    nox_sandbox_release_all() releases them all with bounded concurrency
- *    and retries; nox_client_close() does the same before it closes. An
+ *    and retries; nox_client_close() does the same before it closes: it
+ *    refuses new operations at once, lets requests already running go on,
+ *    deletes the sandboxes, and only then completes what is left with
+ *    NOX_ECLOSING and closes. An
  *    optional journal file records every sandbox created and deleted, so
  *    that nox_journal_reap() in a restarted process deletes what a crashed
  *    one left behind.
@@ -257,9 +260,13 @@ NOX_EXTERN int nox_registry_configure(nox_client_t *client,
 /**
  * Releases every handle of the registry that is not already being released
  * (as nox_sandbox_release() without a callback; at most max_deletes at
- * once), then cb(client, report, data) runs once. Every such handle is
- * invalid from this call on. Returns 0, NOX_EINVAL, NOX_ENOMEM or
- * NOX_ECLOSING.
+ * once), then cb(client, report, data) runs once (cb may be NULL). A
+ * creation callback that had not run yet runs first, with NOX_ECANCELED;
+ * each such handle is invalid once its release ended, at the latest when
+ * cb runs. nox_client_close() does the same by itself (reporting to the
+ * registry's on_close), so calling this before a close is only needed to
+ * see the report somewhere else or to keep using the client. Returns 0,
+ * NOX_EINVAL, NOX_ENOMEM or NOX_ECLOSING.
  */
 NOX_EXTERN int nox_sandbox_release_all(nox_client_t *client,
                                        nox_release_all_cb cb, void *data);
