@@ -253,10 +253,8 @@ void nox__registry_handle_done(nox_sandbox_t *sb, int status) {
       }
     }
     pump(b);
-    if (b->running == 0 && nox__list_empty(&b->todo)) {
+    if (b->running == 0 && nox__list_empty(&b->todo))
       batch_end(b);
-      return;
-    }
   }
   if (r->close_waiting && r->count == 0) {
     r->close_waiting = false;

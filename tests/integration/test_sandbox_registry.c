@@ -125,6 +125,26 @@ int main(int argc, char **argv) {
   ASSERT_EQ(lt_count_sandboxes(env.root), 0);
   ASSERT_LOOP_CLOSES(&loop);
 
+  /* Close while a release-all is still working through its handles. */
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  client = st_client(&env, &loop, NULL);
+  ro = (nox_registry_options_t)NOX_REGISTRY_OPTIONS_INIT;
+  ro.max_deletes = 2;
+  ASSERT_EQ(nox_registry_configure(client, &ro), 0);
+  for (int i = 0; i < 8; i++) {
+    char id[32];
+    snprintf(id, sizeof(id), "both%d", i);
+    sb = st_sandbox(client, id, NULL, &r);
+    ASSERT_EQ(r.status, 0);
+  }
+  reports = 0;
+  ASSERT_EQ(nox_sandbox_release_all(client, on_report, &reports), 0);
+  close_client(&loop);
+  ASSERT_EQ(reports, 1);
+  ASSERT_EQ(last.released, 8);
+  ASSERT_EQ(lt_count_sandboxes(env.root), 0);
+  ASSERT_LOOP_CLOSES(&loop);
+
   /* Close right after the creates were started: nothing left either. */
   ASSERT_EQ(uv_loop_init(&loop), 0);
   client = st_client(&env, &loop, NULL);
