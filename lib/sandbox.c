@@ -363,7 +363,8 @@ int nox_sandbox_release(nox_sandbox_t *sb, nox_sandbox_release_cb cb,
                         void *data) {
   if (sb == NULL)
     return NOX_EINVAL;
-  if (sb->releasing)
+  /* A handle claimed by a release-all or a close is released by it. */
+  if (sb->releasing || sb->batch != NULL)
     return NOX_EALREADY;
   sb->release_cb = cb;
   sb->release_data = data;

@@ -194,7 +194,8 @@ NOX_EXTERN int nox_sandbox_touch(nox_req_t **out, nox_sandbox_t *sb,
  * never created, or keep_on_release was set. Then cb(sb, status, data) runs
  * once (cb may be NULL); status is 0 or the last delete error. The handle
  * is valid until cb returns, and not after. Returns 0, NOX_EINVAL, or
- * NOX_EALREADY when the handle is already being released.
+ * NOX_EALREADY when the handle is already being released (by an earlier
+ * call, nox_sandbox_release_all() or the client's close).
  */
 typedef void (*nox_sandbox_release_cb)(nox_sandbox_t *sb, int status,
                                        void *data);

@@ -139,6 +139,7 @@ int main(int argc, char **argv) {
   }
   reports = 0;
   ASSERT_EQ(nox_sandbox_release_all(client, on_report, &reports), 0);
+  ASSERT_EQ(nox_sandbox_release(sb, NULL, NULL), NOX_EALREADY);
   close_client(&loop);
   ASSERT_EQ(reports, 1);
   ASSERT_EQ(last.released, 8);
