@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
   /* Fail-fast: job 0 fails at once, the others would take a while. */
   memset(jobs, 0, sizeof(jobs));
   for (int i = 0; i < NJOBS; i++)
-    jobs[i].script = i == 0 ? "exit 1" : "sleep 1";
+    jobs[i].script = i == 0 ? "exit 1" : "sleep 5";
   fo = (nox_fanout_options_t)NOX_FANOUT_OPTIONS_INIT;
   fo.fail_fast = 1;
   fo.max_concurrent = 2;

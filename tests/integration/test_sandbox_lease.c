@@ -33,15 +33,19 @@ int main(int argc, char **argv) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   nox_client_t *c = st_client(&env, &loop, NULL);
 
-  /* A 2 s TTL, touched about every 667 ms; the control has no lease. */
+  /*
+   * A 3 s TTL, touched every 400-500 ms (slack for a loaded machine); the
+   * control has no lease.
+   */
   nox_create_options_t co = NOX_CREATE_OPTIONS_INIT;
-  co.ttl_seconds = 2;
+  co.ttl_seconds = 3;
   nox_sandbox_options_t lo = NOX_SANDBOX_OPTIONS_INIT;
   lo.create = &co;
   lo.wait_ready = 1;
   lo.lease = 1;
   lo.keep_on_release = 1;
   lo.on_lost = on_lost;
+  lo.touch_interval_ms = 500;
   nox_sandbox_t *leased = st_sandbox(c, "leased", &lo, &r);
   ASSERT_EQ(r.status, 0);
   ASSERT(nox_sandbox_ready(leased));
@@ -54,8 +58,8 @@ int main(int argc, char **argv) {
   nox_sandbox_t *plain = st_sandbox(c, "plain", &po, &r);
   ASSERT_EQ(r.status, 0);
 
-  /* Three and a half TTLs. */
-  lt_sleep(&loop, 7000);
+  /* More than three TTLs. */
+  lt_sleep(&loop, 10000);
   ASSERT_EQ(st_sh(leased, "echo alive", &x), 0);
   ASSERT_STR_EQ(x.out, "alive\n");
   lt_res_free(&x);
