@@ -24,6 +24,8 @@ typedef struct nox__sock {
   curl_socket_t fd;
   uv_poll_t poll;
   nox__list_t node;
+  int events; /* what the watcher is started for (0: stopped) */
+  bool idle;  /* curl let go of it; stop watching at its next event */
   bool closing;
 } nox__sock_t;
 
@@ -102,7 +104,8 @@ curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a) {
   nox__http_t *h = clientp;
   (void)purpose;
-  curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  curl_socket_t fd =
+      socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd == CURL_SOCKET_BAD)
     return CURL_SOCKET_BAD;
   if (!h->closing && sock_new(h, fd) == NULL) {
@@ -124,6 +127,12 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   nox__sock_t *s = p->data;
   nox__http_t *h = s->http;
   int flags = 0, running;
+  if (s->idle) {
+    /* Something happened on a parked connection; curl will see it on reuse. */
+    uv_poll_stop(&s->poll);
+    s->events = 0;
+    return;
+  }
   /*
    * On a socket error let curl read or write and meet the real errno
    * ("connection reset by peer") instead of a bare "poll error".
@@ -145,9 +154,17 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)easy;
   (void)socketp;
 
+  /*
+   * A kept-alive connection is let go after every request and taken back
+   * for the next. Stopping and restarting the watcher each time would cost
+   * three epoll_ctl calls per request; parking it costs nothing unless the
+   * peer does something meanwhile.
+   */
   if (what == CURL_POLL_REMOVE) {
-    if (s != NULL && !s->closing)
-      uv_poll_stop(&s->poll);
+    if (s != NULL && !s->closing && !s->idle) {
+      s->idle = true;
+      uv_unref((uv_handle_t *)&s->poll); /* a parked socket keeps no loop alive */
+    }
     return 0;
   }
   if (h->closing)
@@ -159,7 +176,14 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  uv_poll_start(&s->poll, events, on_poll);
+  if (s->idle) {
+    s->idle = false;
+    uv_ref((uv_handle_t *)&s->poll);
+  }
+  if (events != s->events) {
+    s->events = events;
+    uv_poll_start(&s->poll, events, on_poll);
+  }
   return 0;
 }
 
