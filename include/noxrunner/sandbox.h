@@ -244,7 +244,7 @@ typedef struct nox_registry_options {
    * the close callback; NULL to ignore it.
    */
   nox_release_all_cb on_close;
-  void *on_close_data;
+  void *on_close_data; /**< handed to on_close */
 } nox_registry_options_t;
 
 #define NOX_REGISTRY_OPTIONS_INIT                                              \
@@ -292,14 +292,15 @@ typedef struct nox_fanout_s nox_fanout_t;
 
 /** One job: an optional upload, a command, an optional download. */
 typedef struct nox_job {
-  /** The command: argv (NULL-terminated), or script for `sh -c`. */
+  /** The command as argv (NULL-terminated); or NULL and script. */
   const char *const *argv;
+  /** The command as a script for `sh -c`, when argv is NULL. */
   const char *script;
   const nox_exec_options_t *exec_opts; /**< may be NULL */
-  /** Files uploaded to upload_dest (NULL: /workspace) first, if nfiles. */
+  /** Files uploaded to upload_dest first, if nfiles is not 0. */
   const nox_file_t *files;
-  size_t nfiles;
-  const char *upload_dest;
+  size_t nfiles;           /**< how many files */
+  const char *upload_dest; /**< NULL means /workspace */
   /** Downloaded after the command (raw archive bytes), if not NULL. */
   const char *download_src;
   void *data; /**< the caller's, handed back in the result */
@@ -315,8 +316,8 @@ typedef enum {
 
 /** The outcome of one job. Borrowed for the callback. */
 typedef struct nox_job_result {
-  size_t index; /**< into the jobs array */
-  const nox_job_t *job;
+  size_t index;           /**< into the jobs array */
+  const nox_job_t *job;   /**< &jobs[index] */
   nox_sandbox_t *sandbox; /**< where it ran; NULL if it never started */
   /**
    * 0, or the error of the failing step, or NOX_ECANCELED (the batch was
@@ -328,17 +329,20 @@ typedef struct nox_job_result {
   int ok;                        /**< 1: every step succeeded, exit code 0 */
   const nox_exec_result_t *exec; /**< NULL unless the command completed */
   const char *download;          /**< the downloaded bytes, or NULL */
-  size_t download_len;
-  uint64_t latency_ms; /**< from its first step's start to its end */
-  const char *message; /**< the failing request's detail, or "" */
+  size_t download_len;           /**< their length */
+  uint64_t latency_ms;           /**< from its first step's start to its end */
+  const char *message;           /**< the failing request's detail, or "" */
 } nox_job_result_t;
 
 /** The outcome of a batch. Borrowed for the callback. */
 typedef struct nox_fanout_report {
-  size_t jobs, ok, failed, canceled;
+  size_t jobs;         /**< jobs in the batch */
+  size_t ok;           /**< jobs whose every step succeeded */
+  size_t failed;       /**< jobs that failed (non-zero exit included) */
+  size_t canceled;     /**< jobs canceled, run or not */
   int first_status;    /**< status of the first failed job, or 0 */
   size_t first_failed; /**< its index, or jobs if none failed */
-  uint64_t elapsed_ms;
+  uint64_t elapsed_ms; /**< from nox_fanout() to the report */
 } nox_fanout_report_t;
 
 typedef void (*nox_job_cb)(nox_fanout_t *f, const nox_job_result_t *r,
