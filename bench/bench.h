@@ -74,6 +74,7 @@ struct bench {
   const bench_op_t *steps;
   unsigned nsteps;
   bool per_iteration_sandbox; /* create-delete, lifecycle */
+  long pid;                   /* names this run's sandboxes */
 
   /* payload of uploads: one file of cfg.size bytes */
   char *payload;

@@ -382,6 +382,7 @@ int main(int argc, char **argv) {
   b->cfg.sandboxes = 1;
   b->cfg.size = 4096;
   b->cfg.id_prefix = "nb";
+  b->pid = (long)getpid();
   if (parse_args(&b->cfg, argc, argv) != 0) {
     usage(stderr);
     return 2;

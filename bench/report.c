@@ -96,8 +96,10 @@ static void gstr(yajl_gen g, const char *s) {
 
 static void gnum(yajl_gen g, const char *key, double v) {
   gstr(g, key);
-  /* Three decimals are plenty and keep the file readable. */
-  yajl_gen_double(g, round(v * 1000.0) / 1000.0);
+  /* Three decimals are plenty; yajl_gen_double would print 20 digits. */
+  char num[64];
+  int n = snprintf(num, sizeof(num), "%.3f", v);
+  yajl_gen_number(g, num, (size_t)n);
 }
 
 static void gint(yajl_gen g, const char *key, long long v) {

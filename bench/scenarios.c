@@ -53,7 +53,7 @@ int scenario_select(bench_t *b) {
 
 void sandbox_id(const bench_t *b, uint64_t n, bool per_iteration, char *buf,
                 size_t len) {
-  snprintf(buf, len, "%s-%ld-%s%" PRIu64, b->cfg.id_prefix, (long)getpid(),
+  snprintf(buf, len, "%s-%ld-%s%" PRIu64, b->cfg.id_prefix, b->pid,
            per_iteration ? "i" : "s", n);
 }
 
