@@ -64,6 +64,7 @@ typedef struct job {
   uint64_t op_start_ns;
   unsigned step;
   bool failed;
+  const char *sid; /* id or one of bench.ids */
   char id[96];
 } job_t;
 
@@ -75,6 +76,7 @@ struct bench {
   unsigned nsteps;
   bool per_iteration_sandbox; /* create-delete, lifecycle */
   long pid;                   /* names this run's sandboxes */
+  char (*ids)[96]; /* the ids of the cfg.sandboxes shared sandboxes */
 
   /* payload of uploads: one file of cfg.size bytes */
   char *payload;
@@ -110,6 +112,8 @@ extern const char *const bench_op_names[OP__COUNT];
 
 /* scenarios.c */
 int scenario_select(bench_t *b);
+/* Names the shared sandboxes (after cfg and pid are set); -1: no memory. */
+int scenario_ids(bench_t *b);
 void scenario_job_start(job_t *j);
 void scenario_setup(bench_t *b, void (*done)(bench_t *b));
 void scenario_teardown(bench_t *b, void (*done)(bench_t *b));

@@ -399,7 +399,7 @@ int main(int argc, char **argv) {
   b->payload = malloc(b->cfg.size ? b->cfg.size : 1);
   b->jobs =
       calloc(b->cfg.concurrency ? b->cfg.concurrency : 1, sizeof(*b->jobs));
-  if (b->payload == NULL || b->jobs == NULL) {
+  if (b->payload == NULL || b->jobs == NULL || scenario_ids(b) != 0) {
     fprintf(stderr, "nox-bench: out of memory\n");
     return 1;
   }
@@ -456,5 +456,6 @@ int main(int argc, char **argv) {
   nox_library_cleanup();
   free(b->payload);
   free(b->jobs);
+  free(b->ids);
   return rc;
 }

@@ -126,7 +126,8 @@ int report_json(const bench_t *b, const char *path) {
   gint(g, "max_connections", b->cfg.max_connections);
   gstr(g, "http2");
   yajl_gen_bool(g, b->cfg.http2);
-  gint(g, "sandboxes", b->per_iteration_sandbox ? 0 : b->cfg.sandboxes);
+  bool shared = !b->per_iteration_sandbox && b->steps[0] != OP_HEALTH;
+  gint(g, "sandboxes", shared ? b->cfg.sandboxes : 0);
   gint(g, "iterations", (long long)b->finished);
   gint(g, "requests", (long long)bench_total_ops(b));
   gint(g, "errors", (long long)bench_total_errors(b));

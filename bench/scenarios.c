@@ -89,7 +89,7 @@ static void job_step_done(job_t *j, int status) {
   }
   j->step = next;
   j->op_start_ns = uv_hrtime();
-  int err = start_op(b, b->steps[next], j->id, j);
+  int err = start_op(b, b->steps[next], j->sid, j);
   if (err != 0) {
     b->fatal = err;
     bench_job_done(j);
@@ -101,11 +101,13 @@ void scenario_job_start(job_t *j) {
   j->step = 0;
   j->failed = false;
   j->op_start_ns = uv_hrtime();
-  if (b->per_iteration_sandbox)
+  if (b->per_iteration_sandbox) {
     sandbox_id(b, j->iter, true, j->id, sizeof(j->id));
-  else
-    sandbox_id(b, j->iter % b->cfg.sandboxes, false, j->id, sizeof(j->id));
-  int err = start_op(b, b->steps[0], j->id, j);
+    j->sid = j->id;
+  } else {
+    j->sid = b->ids[j->iter % b->cfg.sandboxes];
+  }
+  int err = start_op(b, b->steps[0], j->sid, j);
   if (err != 0) {
     b->fatal = err;
     bench_job_done(j);
@@ -231,9 +233,7 @@ static void run_phase(bench_t *b, bench_op_t op, void (*done)(bench_t *b)) {
   b->phase_done = done;
   b->setup_pending = 1; /* held until every request is started */
   for (uint32_t i = 0; i < b->cfg.sandboxes; i++) {
-    char id[96];
-    sandbox_id(b, i, false, id, sizeof(id));
-    int err = start_op(b, op, id, tag);
+    int err = start_op(b, op, b->ids[i], tag);
     if (err != 0) {
       if (b->setup_err == 0)
         b->setup_err = err;
@@ -254,6 +254,15 @@ static void after_setup_create(bench_t *b) {
     return;
   }
   b->setup_user_done(b);
+}
+
+int scenario_ids(bench_t *b) {
+  b->ids = calloc(b->cfg.sandboxes, sizeof(*b->ids));
+  if (b->ids == NULL)
+    return -1;
+  for (uint32_t i = 0; i < b->cfg.sandboxes; i++)
+    sandbox_id(b, i, false, b->ids[i], sizeof(b->ids[i]));
+  return 0;
 }
 
 void scenario_setup(bench_t *b, void (*done)(bench_t *b)) {
