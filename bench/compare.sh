@@ -203,7 +203,10 @@ for run in $(seq 1 "$runs"); do
   server_pid=$nginx_worker
   for c in 1 64 512; do
     run_wrk nginx exec "$c" "$run" "$ngx/v1/sandboxes/cmp-0/exec"
-    run_nox nginx exec "$c" "$run" "$ngx" --scenario exec --duration "$dur"
+    svg=()
+    [ "$c" = 64 ] && svg=(--svg "$here/nox-bench-exec-c64.svg")
+    run_nox nginx exec "$c" "$run" "$ngx" --scenario exec --duration "$dur" \
+      "${svg[@]}"
     run_py nginx exec "$c" "$run" "$ngx" cmp-0
   done
   run_wrk nginx exec-1MiB 16 "$run" "$ngx/v1/sandboxes/big-0/exec"

@@ -143,6 +143,8 @@ def main():
                machine.get("runs"), machine.get("duration_s")), "",
            "### Goals (ratios taken within each run)", "", goals(rows), "",
            "### Canned backend (nginx, one worker)", "",
+           "nox-bench's latency distribution at C=64 in the last run: "
+           "[nox-bench-exec-c64.svg](nox-bench-exec-c64.svg).", "",
            table(rows, "nginx"), "",
            "### noxd (`--isolation none`, exec of `true`; lifecycle = "
            "create, upload 4 KiB, `wc -c`, download, delete)", "",
