@@ -34,6 +34,7 @@ typedef struct op_stats {
   uint64_t errors;
   uint64_t by_code[ERR_SLOTS];
   uint64_t bytes;
+  char first_error[320]; /* the first failure's detail, for the report */
 } op_stats_t;
 
 typedef struct bench_cfg {
@@ -64,6 +65,7 @@ typedef struct job {
   uint64_t op_start_ns;
   unsigned step;
   bool failed;
+  unsigned slot;   /* no two iterations in flight share it */
   const char *sid; /* id or one of bench.ids */
   char id[96];
 } job_t;

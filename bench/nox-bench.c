@@ -244,6 +244,10 @@ static void issue(bench_t *b, job_t *j, uint64_t intended) {
   j->b = b;
   j->iter = b->issued++;
   j->intended_ns = intended;
+  /* Closed loop: the job's own index. Open loop: far more slots than
+   * iterations in flight under any sane rate. */
+  j->slot =
+      b->cfg.rate > 0 ? (unsigned)(j->iter % 65536) : (unsigned)(j - b->jobs);
   b->inflight++;
   scenario_job_start(j);
 }

@@ -79,6 +79,9 @@ void report_text(const bench_t *b, FILE *f) {
         fprintf(f, "errors: %s %s %" PRIu64 "\n", bench_op_names[i],
                 slot_name(s), b->ops[i].by_code[s]);
     }
+    if (b->ops[i].first_error[0] != '\0')
+      fprintf(f, "first %s error: %s\n", bench_op_names[i],
+              b->ops[i].first_error);
   }
   fprintf(f,
           "\nclient: cpu %.3f s (user %.3f, sys %.3f), %.1f us/request, "
@@ -156,6 +159,8 @@ int report_json(const bench_t *b, const char *path) {
         gint(g, slot_name(e), (long long)st->by_code[e]);
     }
     yajl_gen_map_close(g);
+    gstr(g, "first_error");
+    gstr(g, st->first_error);
     gnum(g, "rps", (double)st->count / wall);
     for (size_t q = 0; q < NQ; q++)
       gnum(g, quantile_keys[q], ms(hist_quantile(&st->hist, quantiles[q])));

@@ -61,7 +61,7 @@ static int start_op(bench_t *b, bench_op_t op, const char *id, void *data);
 
 /* ---- timed iterations --------------------------------------------------- */
 
-static void job_step_done(job_t *j, int status) {
+static void job_step_done(job_t *j, int status, const char *detail) {
   bench_t *b = j->b;
   bench_op_t op = b->steps[j->step];
   op_stats_t *st = &b->ops[op];
@@ -74,6 +74,10 @@ static void job_step_done(job_t *j, int status) {
   if (status != 0) {
     st->errors++;
     st->by_code[status == 1 ? ERR_EXIT_SLOT : (unsigned)-status % ERR_SLOTS]++;
+    if (st->first_error[0] == '\0')
+      snprintf(st->first_error, sizeof(st->first_error), "%s%s%s",
+               status == 1 ? "exit code not 0" : nox_err_name(status),
+               *detail ? ": " : "", detail);
     j->failed = true;
   }
   unsigned next = j->step + 1;
@@ -131,7 +135,7 @@ static void finish(nox_req_t *req, int status) {
   if (is_setup(data))
     setup_step_done((bench_t *)((uintptr_t)data & ~SETUP_TAG), status);
   else
-    job_step_done(data, status);
+    job_step_done(data, status, nox_req_error(req)->message);
 }
 
 static void on_done(nox_req_t *req, int status) {
@@ -189,7 +193,12 @@ static int start_op(bench_t *b, bench_op_t op, const char *id, void *data) {
     return nox_create(NULL, c, id, &o, on_create, data);
   }
   case OP_UPLOAD: {
-    nox_file_t f = {PAYLOAD_NAME, b->payload, b->cfg.size, 0644};
+    /* Iterations that share a sandbox write different files: uploads of
+     * one path racing each other are a backend's conflict, not load. */
+    char name[48] = PAYLOAD_NAME;
+    if (!is_setup(data) && !b->per_iteration_sandbox)
+      snprintf(name, sizeof(name), "bench-%u.dat", ((job_t *)data)->slot);
+    nox_file_t f = {name, b->payload, b->cfg.size, 0644};
     nox_upload_options_t o = NOX_UPLOAD_OPTIONS_INIT;
     o.files = &f;
     o.nfiles = 1;

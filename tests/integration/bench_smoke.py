@@ -95,7 +95,8 @@ def run(bench, tmp, base, scenario, extra, n, label):
         check(o["count"] == d["iterations"], "%s: %s count %d != %d" % (
             label, op, o["count"], d["iterations"]))
         check(o["errors"] == 0 and o["errors_by_code"] == {},
-              "%s: %s errors" % (label, op))
+              "%s: %s errors %r, first: %s" % (label, op, o["errors_by_code"],
+                                               o.get("first_error")))
         q = [o["p50_ms"], o["p90_ms"], o["p99_ms"], o["p999_ms"], o["max_ms"]]
         check(q == sorted(q), "%s: %s percentiles out of order %s" % (
             label, op, q))
