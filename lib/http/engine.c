@@ -230,7 +230,8 @@ static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
   x->state = NOX__XFER_IDLE;
   int status = nox__http_finish_status(x, rc);
   uint64_t delay;
-  if (status != 0 && !h->client->closing &&
+  /* While a close waits for the registry's deletes, those still retry. */
+  if (status != 0 && !(h->client->closing && !h->client->close_deferred) &&
       nox__http_should_retry(x, status, &delay)) {
     nox__http_reset_attempt(x);
     x->state = NOX__XFER_BACKOFF;
