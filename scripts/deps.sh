@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libuv1-dev libcurl4-openssl-dev libyajl-dev libarchive-dev libmicrohttpd-dev
-  bubblewrap python3 clang nginx-light openssl
+  bubblewrap python3 clang nginx-light openssl libedit-dev
 )
 
 missing=()
