@@ -388,6 +388,13 @@ def shell_suite(tag, base, sid):
                             [(None, b"$ ", 0), (b"\x04", None, 0)])
     check(tag + " shell Ctrl-D exits 0", os.WIFEXITED(status) and
           os.WEXITSTATUS(status) == 0, status)
+    # A script piped in: no prompt, one line after the other.
+    p = subprocess.run([NOXRC, "--base-url", base, "shell", sid],
+                       input=b"cd sub\npwd\nsh -c 'exit 4'\necho last",
+                       capture_output=True, env=ENV, timeout=120)
+    check(tag + " shell with a piped script",
+          p.returncode == 0 and p.stdout == b"/workspace/sub\nlast\n" and
+          b"exit 4" in p.stderr, (p.returncode, p.stdout, p.stderr))
     # A progress bar on a terminal.
     status, steps = pty_run([NOXRC, "--base-url", base, "download", sid,
                              "--output", os.path.join(WORK, tag + "-pty.tgz")],

@@ -1,7 +1,9 @@
 /*
- * shell ID: an interactive prompt on the sandbox. libedit reads the line
- * through its callback interface, fed by a uv_poll_t on stdin, so the
- * prompt, the running request and Ctrl-C all live on the one uv loop.
+ * shell ID: an interactive prompt on the sandbox. On a terminal libedit
+ * reads the line through its callback interface, fed by a uv_poll_t on
+ * stdin, so the prompt, the running request and Ctrl-C all live on the one
+ * uv loop. Otherwise (a script piped in) lines are read with uv_fs_read and
+ * run one after the other, without a prompt.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,30 @@ static struct {
   char prompt[4096 + 256];
   char history[4096];
   int reading; /* the line handler is installed */
+  int tty;     /* stdin is a terminal: libedit; else the plain reader */
 } sh;
+
+/* The plain line reader for a stdin that is not a terminal. */
+static struct {
+  uv_fs_t req;
+  char buf[64 * 1024];
+  size_t len;
+  int pending; /* a read is running */
+  int eof;
+  int feeding; /* feed() is on the stack */
+  int again;   /* feed() was asked again meanwhile */
+} in;
+
+static void feed(void);
 
 static void on_line(char *line);
 static void on_readable(uv_poll_t *h, int status, int events);
 
 static void prompt(void) {
+  if (!sh.tty) {
+    feed();
+    return;
+  }
   snprintf(sh.prompt, sizeof(sh.prompt), "%s:%s$ ", sh.rc->session, sh.cwd);
   rl_callback_handler_install(sh.prompt, on_line);
   sh.reading = 1;
@@ -58,8 +78,68 @@ static void quit(void) {
   sh.reading = 0;
   if (sh.history[0] != '\0')
     write_history(sh.history);
-  uv_close((uv_handle_t *)&sh.poll, NULL);
+  if (sh.tty)
+    uv_close((uv_handle_t *)&sh.poll, NULL);
   noxrc_finish(sh.rc, 0);
+}
+
+static void on_read(uv_fs_t *req) {
+  in.pending = 0;
+  if (req->result > 0)
+    in.len += (size_t)req->result;
+  else
+    in.eof = 1;
+  uv_fs_req_cleanup(req);
+  feed();
+}
+
+/*
+ * Hands the next complete line to on_line, or reads more. Commands that
+ * finish at once prompt again from inside on_line: that only asks this
+ * loop for another turn, so a long script does not deepen the stack.
+ */
+static void feed(void) {
+  if (in.feeding) {
+    in.again = 1;
+    return;
+  }
+  in.feeding = 1;
+  do {
+    char *nl = memchr(in.buf, '\n', in.len);
+    size_t n = nl != NULL ? (size_t)(nl - in.buf) : in.len;
+    char *line;
+
+    in.again = 0;
+    if (nl == NULL && !in.eof && in.len < sizeof(in.buf)) {
+      uv_buf_t b = uv_buf_init(in.buf + in.len, sizeof(in.buf) - in.len);
+
+      if (in.pending)
+        continue;
+      if (uv_fs_read(&sh.rc->loop, &in.req, STDIN_FILENO, &b, 1, -1, on_read) ==
+          0) {
+        in.pending = 1;
+      } else {
+        in.eof = 1;
+        in.again = 1;
+      }
+      continue;
+    }
+    if (n == 0 && nl == NULL) {
+      on_line(NULL);
+      continue;
+    }
+    line = strndup(in.buf, n);
+    if (nl != NULL)
+      n++;
+    memmove(in.buf, in.buf + n, in.len - n);
+    in.len -= n;
+    if (line == NULL) {
+      on_line(NULL);
+      continue;
+    }
+    on_line(line);
+  } while (in.again);
+  in.feeding = 0;
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
@@ -76,7 +156,7 @@ static void on_sigint(noxrc_t *rc) {
     nox_req_cancel(rc->current);
     return;
   }
-  if (!sh.reading)
+  if (!sh.reading || !sh.tty)
     return;
   fputs("\n", stdout);
   fflush(stdout);
@@ -190,7 +270,8 @@ static void on_line(char *line) {
   char *word;
 
   if (line == NULL) {
-    fputs("\n", stdout);
+    if (sh.tty)
+      fputs("\n", stdout);
     quit();
     return;
   }
@@ -199,16 +280,19 @@ static void on_line(char *line) {
     free(line);
     return;
   }
-  add_history(line);
+  if (sh.tty)
+    add_history(line);
   if (strcmp(word, "exit") == 0 || strcmp(word, "quit") == 0) {
     free(line);
     quit();
     return;
   }
   /* No prompt and no input while the command runs; its callback prompts. */
-  rl_callback_handler_remove();
-  sh.reading = 0;
-  uv_poll_stop(&sh.poll);
+  if (sh.tty) {
+    rl_callback_handler_remove();
+    sh.reading = 0;
+    uv_poll_stop(&sh.poll);
+  }
   if (run(line) != 0)
     prompt();
   free(line);
@@ -233,12 +317,12 @@ int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv) {
   }
   rc->session = pos.v[0];
   noxrc_strv_free(&pos);
-  if (uv_poll_init(&rc->loop, &sh.poll, STDIN_FILENO) != 0) {
-    noxrc_fail("shell: stdin must be a terminal or a pipe");
-    return NOXRC_EXIT_USAGE;
-  }
-  sh.poll.data = rc;
   sh.rc = rc;
+  sh.tty = isatty(STDIN_FILENO);
+  if (sh.tty && uv_poll_init(&rc->loop, &sh.poll, STDIN_FILENO) != 0) {
+    noxrc_fail("shell: cannot watch the terminal");
+    return NOXRC_EXIT_FAILED;
+  }
   rc->on_sigint = on_sigint;
   /* The interactive shell prints for people, never JSON. */
   noxrc_g.json = 0;
@@ -254,7 +338,7 @@ int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv) {
     snprintf(sh.history, sizeof(sh.history), "%s/.noxrc_history", home);
     read_history(sh.history);
   }
-  if (!noxrc_g.quiet)
+  if (!noxrc_g.quiet && sh.tty)
     printf("noxrc shell on %s at %s — help for commands, exit or Ctrl-D to "
            "leave\n",
            rc->session, noxrc_base_url());
