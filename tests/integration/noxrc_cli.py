@@ -487,6 +487,9 @@ def main():
         code, out, err = run(furl + "/f/wrongtype", "create", "x")
         check("wrong types from the backend", code == 1 and
               b"malformed response" in err, err)
+        code, obj, err, _ = run_json(furl + "/f/s503x*", "health")
+        check("unhealthy backend: health exits 1", code == 1 and
+              obj["ok"] is False and obj["error"] == "NOX_EUNAVAIL", (code, obj))
         code, out, err = run(furl + "/f/s500x*", "touch", "x")
         check("HTTP 500 from the backend", code == 1 and b"HTTP 500" in err,
               err)
