@@ -71,6 +71,8 @@ struct nox__http {
   uv_timer_t timer;
   nox__list_t waiting; /* FIFO of transfers without a curl handle */
   nox__list_t socks;   /* live socket contexts */
+  struct nox__sock **socks_by_fd; /* fd -> context, for curl's callbacks */
+  size_t nsocks_by_fd;
   unsigned active;     /* transfers in the multi handle */
   CURL **pool;         /* reusable easy handles */
   size_t npool;
@@ -104,5 +106,8 @@ long nox__http_parse_retry_after(const char *value);
 
 /* engine.c */
 void nox__http_enqueue(nox__xfer_t *x);
+curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address);
+int nox__http_close_socket(void *clientp, curl_socket_t fd);
 
 #endif /* NOX_HTTP_H */
