@@ -61,13 +61,15 @@ static struct {
   size_t cap;
   uint64_t bytes;
   size_t skipped;
+  /* Only count files (the library reads --dir itself while it sends). */
+  int count_only;
   noxrc_progress_t progress;
 } up;
 
 static void upfiles_free(void) {
   size_t i;
 
-  for (i = 0; i < up.n; i++) {
+  for (i = 0; up.v != NULL && i < up.n; i++) {
     free(up.v[i].name);
     free(up.v[i].from);
     free(up.v[i].data);
@@ -104,7 +106,7 @@ static int read_file(const char *path, char **data, size_t *len) {
 static int add_file(const char *name, const char *from, const struct stat *st) {
   upfile_t *f;
 
-  if (up.n == up.cap) {
+  if (up.n == up.cap && !up.count_only) {
     size_t cap = up.cap != 0 ? up.cap * 2 : 16;
     upfile_t *v = realloc(up.v, cap * sizeof(*v));
 
@@ -112,6 +114,11 @@ static int add_file(const char *name, const char *from, const struct stat *st) {
       return noxrc_usage_error("upload", "out of memory");
     up.v = v;
     up.cap = cap;
+  }
+  if (up.count_only) {
+    up.n++;
+    up.bytes += (uint64_t)st->st_size;
+    return 0;
   }
   f = &up.v[up.n];
   memset(f, 0, sizeof(*f));
@@ -230,7 +237,7 @@ static int collect(const char *const *files, size_t n) {
     else
       err = add_file(name, files[i], &st);
   }
-  if (err != 0)
+  if (err != 0 || up.count_only)
     return err;
   qsort(up.v, up.n, sizeof(*up.v), cmp_name);
   for (i = 1; i < up.n; i++)
@@ -273,11 +280,32 @@ static void on_uploaded(nox_req_t *req, int status) {
   noxrc_finish(rc, 0);
 }
 
+/* Uploads up.v, the files read into memory. */
+static int upload_files(noxrc_t *rc, nox_upload_options_t *uo) {
+  nox_file_t *files = calloc(up.n + 1, sizeof(*files));
+  size_t i;
+  int err;
+
+  if (files == NULL)
+    return NOX_ENOMEM;
+  for (i = 0; i < up.n; i++) {
+    files[i].path = up.v[i].name;
+    files[i].data = up.v[i].data;
+    files[i].len = up.v[i].len;
+    files[i].mode = up.v[i].mode;
+    noxrc_verbose("  %s <- %s (%zu bytes)", up.v[i].name, up.v[i].from,
+                  up.v[i].len);
+  }
+  uo->files = files;
+  uo->nfiles = up.n;
+  err = nox_upload(&rc->current, rc->client, rc->session, uo, on_uploaded, rc);
+  free(files);
+  return err;
+}
+
 int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
   noxrc_strv_t pos = {NULL, 0};
-  nox_file_t *files = NULL;
-  size_t i;
   int err = noxrc_args_parse(&upload_cmd, argc, argv, &pos);
 
   if (err == 0 && pos.n == 0)
@@ -288,39 +316,41 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
     err = noxrc_usage_error("upload", "give FILEs or --dir, not both");
   else if (err == 0 && pos.v[0][0] == '\0')
     err = noxrc_usage_error("upload", "the session ID is empty");
+  /* --dir is only walked here to count it and fail early; it streams. */
+  up.count_only = o.dir != NULL;
   if (err == 0)
-    err = collect(pos.v + 1, pos.n - 1);
-  if (err == 0 && (files = calloc(up.n + 1, sizeof(*files))) == NULL)
-    err = noxrc_usage_error("upload", "out of memory");
+    err = collect((const char *const *)pos.v + 1, pos.n - 1);
   if (err == 0)
     err = noxrc_connect(rc);
   if (err != 0) {
     noxrc_strv_free(&pos);
-    free(files);
     upfiles_free();
     return err;
   }
   rc->session = pos.v[0];
   noxrc_strv_free(&pos);
-  for (i = 0; i < up.n; i++) {
-    files[i].path = up.v[i].name;
-    files[i].data = up.v[i].data;
-    files[i].len = up.v[i].len;
-    files[i].mode = up.v[i].mode;
-    noxrc_verbose("  %s <- %s (%zu bytes)", up.v[i].name, up.v[i].from,
-                  up.v[i].len);
-  }
-  /*
-   * The files are in memory for now; with the streaming dir source the
-   * --dir case becomes uo.dir and nothing is read up front.
-   */
-  uo.files = files;
-  uo.nfiles = up.n;
   uo.dest = o.dest;
   uo.progress = on_up_progress;
   noxrc_progress_init(&up.progress, "upload", 0);
-  err = nox_upload(&rc->current, rc->client, rc->session, &uo, on_uploaded, rc);
-  free(files);
+  if (o.dir != NULL) {
+    uo.dir = o.dir;
+    noxrc_verbose("streaming %s (%zu files)", o.dir, up.n);
+    err =
+        nox_upload(&rc->current, rc->client, rc->session, &uo, on_uploaded, rc);
+    if (err == NOX_EINVAL) {
+      /* A library without the dir source: read the tree into memory. */
+      noxrc_verbose("dir source unsupported; reading the files first");
+      uo.dir = NULL;
+      upfiles_free();
+      noxrc_progress_init(&up.progress, "upload", 0);
+      err = collect(NULL, 0);
+      if (err != 0)
+        return err;
+      err = upload_files(rc, &uo);
+    }
+  } else {
+    err = upload_files(rc, &uo);
+  }
   if (err != 0) {
     upfiles_free();
     if (err == NOX_EINVAL || err == NOX_EARCHIVE)
