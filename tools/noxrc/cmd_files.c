@@ -252,13 +252,22 @@ static void on_up_progress(nox_req_t *req, const nox_progress_t *p) {
   noxrc_progress_update(&up.progress, p->bytes, p->total);
 }
 
+static int upload_from_memory(noxrc_t *rc);
+
 static void on_uploaded(nox_req_t *req, int status) {
   noxrc_t *rc = nox_req_data(req);
   const char *dest = o.dest != NULL ? o.dest : "/workspace";
   char size[32];
+  int code;
 
   rc->current = NULL;
   noxrc_progress_done(&up.progress);
+  if (status == NOX_EUNSUPPORTED && up.count_only && !rc->interrupted) {
+    code = upload_from_memory(rc);
+    if (code != 0)
+      noxrc_finish(rc, code);
+    return;
+  }
   if (status != 0) {
     upfiles_free();
     noxrc_finish(rc, noxrc_report_error(rc, "upload", req, status));
@@ -303,6 +312,33 @@ static int upload_files(noxrc_t *rc, nox_upload_options_t *uo) {
   return err;
 }
 
+/*
+ * --dir for a library or backend without the streaming dir source: read
+ * the tree into memory and upload the files. Returns 0 when the upload
+ * runs, else an exit code (reported).
+ */
+static int upload_from_memory(noxrc_t *rc) {
+  nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
+  int err;
+
+  noxrc_verbose("no streaming dir source here; reading %s into memory", o.dir);
+  upfiles_free();
+  noxrc_progress_init(&up.progress, "upload", 0);
+  err = collect(NULL, 0);
+  if (err != 0) {
+    upfiles_free();
+    return err;
+  }
+  uo.dest = o.dest;
+  uo.progress = on_up_progress;
+  err = upload_files(rc, &uo);
+  if (err != 0) {
+    upfiles_free();
+    return noxrc_report_error(rc, "upload", NULL, err);
+  }
+  return 0;
+}
+
 int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
   noxrc_strv_t pos = {NULL, 0};
@@ -332,24 +368,17 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   uo.dest = o.dest;
   uo.progress = on_up_progress;
   noxrc_progress_init(&up.progress, "upload", 0);
-  if (o.dir != NULL) {
+  if (o.dir == NULL) {
+    err = upload_files(rc, &uo);
+  } else {
     uo.dir = o.dir;
     noxrc_verbose("streaming %s (%zu files)", o.dir, up.n);
     err =
         nox_upload(&rc->current, rc->client, rc->session, &uo, on_uploaded, rc);
     if (err == NOX_EINVAL) {
-      /* A library without the dir source: read the tree into memory. */
-      noxrc_verbose("dir source unsupported; reading the files first");
-      uo.dir = NULL;
-      upfiles_free();
-      noxrc_progress_init(&up.progress, "upload", 0);
-      err = collect(NULL, 0);
-      if (err != 0)
-        return err;
-      err = upload_files(rc, &uo);
+      err = upload_from_memory(rc);
+      return err != 0 ? err : NOXRC_RUNNING;
     }
-  } else {
-    err = upload_files(rc, &uo);
   }
   if (err != 0) {
     upfiles_free();
@@ -425,6 +454,8 @@ static void on_extracted(noxrc_t *rc, int err, const char *msg) {
   downloaded_ok(rc, o.extract);
 }
 
+static int download_raw(noxrc_t *rc);
+
 static void on_downloaded(nox_req_t *req, int status) {
   noxrc_t *rc = nox_req_data(req);
   const char *dest = o.output != NULL ? o.output : "-";
@@ -432,6 +463,14 @@ static void on_downloaded(nox_req_t *req, int status) {
 
   rc->current = NULL;
   noxrc_progress_done(&dl.progress);
+  if (status == NOX_EUNSUPPORTED && o.extract != NULL && dl.fd < 0 &&
+      !rc->interrupted) {
+    /* A backend without the extract_dir sink: the archive goes to disk. */
+    err = download_raw(rc);
+    if (err != 0)
+      noxrc_finish(rc, err);
+    return;
+  }
   if (dl.fd >= 0 && !dl.to_stdout && close(dl.fd) != 0 && status == 0)
     dl.write_err = errno;
   dl.fd = -1;
@@ -505,6 +544,35 @@ static int open_sink(void) {
   return 0;
 }
 
+/*
+ * Starts a download whose raw bytes go to open_sink(): --output, stdout,
+ * or a temporary file that --extract unpacks afterwards (a library or
+ * backend without extract_dir). Returns 0 or an exit code (reported).
+ */
+static int download_raw(noxrc_t *rc) {
+  nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
+  int err = open_sink();
+
+  if (err != 0)
+    return err;
+  if (o.extract != NULL)
+    noxrc_verbose("no streaming extract_dir here; unpacking %s afterwards",
+                  dl.part);
+  d.src = o.src;
+  noxrc_progress_init(&dl.progress, "download", 0);
+  err = nox_download(&rc->current, rc->client, rc->session, &d, on_data,
+                     on_downloaded, rc);
+  if (err != 0) {
+    if (!dl.to_stdout) {
+      close(dl.fd);
+      unlink(dl.part);
+    }
+    dl.fd = -1;
+    return noxrc_report_error(rc, "download", NULL, err);
+  }
+  return 0;
+}
+
 int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv) {
   nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
   noxrc_strv_t pos = {NULL, 0};
@@ -533,32 +601,20 @@ int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv) {
   }
   rc->session = pos.v[0];
   noxrc_strv_free(&pos);
+  if (o.extract == NULL) {
+    err = download_raw(rc);
+    return err != 0 ? err : NOXRC_RUNNING;
+  }
+  /* The streaming sink unpacks as bytes arrive, off the loop thread. */
   d.src = o.src;
+  d.extract_dir = o.extract;
   d.progress = on_dl_progress;
   noxrc_progress_init(&dl.progress, "download", 0);
-  if (o.extract != NULL) {
-    /* The streaming sink unpacks as bytes arrive, off the loop thread. */
-    d.extract_dir = o.extract;
-    err = nox_download(&rc->current, rc->client, rc->session, &d, NULL,
-                       on_downloaded, rc);
-    if (err != NOX_EINVAL)
-      goto started;
-    /* A library without extract_dir: keep the archive on disk, unpack after. */
-    d.extract_dir = NULL;
-    noxrc_verbose("extract_dir unsupported; unpacking after the download");
-  }
-  err = open_sink();
-  if (err != 0)
-    return err;
-  err = nox_download(&rc->current, rc->client, rc->session, &d, on_data,
+  err = nox_download(&rc->current, rc->client, rc->session, &d, NULL,
                      on_downloaded, rc);
-started:
-  if (err != 0) {
-    if (dl.fd >= 0 && !dl.to_stdout) {
-      close(dl.fd);
-      unlink(dl.part);
-    }
-    return noxrc_report_error(rc, "download", NULL, err);
-  }
-  return NOXRC_RUNNING;
+  if (err == NOX_EINVAL)
+    err = download_raw(rc);
+  else if (err != 0)
+    err = noxrc_report_error(rc, "download", NULL, err);
+  return err != 0 ? err : NOXRC_RUNNING;
 }
