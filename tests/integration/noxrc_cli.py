@@ -388,6 +388,16 @@ def shell_suite(tag, base, sid):
                             [(None, b"$ ", 0), (b"\x04", None, 0)])
     check(tag + " shell Ctrl-D exits 0", os.WIFEXITED(status) and
           os.WEXITSTATUS(status) == 0, status)
+    status, steps = pty_run(
+        [NOXRC, "--base-url", base, "shell", "--workdir", "/workspace/sub",
+         sid, "--timeout-seconds", "1"],
+        [(None, b"/workspace/sub$ ", 0),
+         (b"sleep 10\r", b"/workspace/sub$ ", 0),
+         (b"quit\r", None, 0)])
+    check(tag + " shell --workdir --timeout-seconds", steps[0][0] and
+          b"timed out after 1 s (exit 124)" in steps[1][1] and
+          os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+          (status, steps))
     # A script piped in: no prompt, one line after the other.
     p = subprocess.run([NOXRC, "--base-url", base, "shell", sid],
                        input=b"cd sub\npwd\nsh -c 'exit 4'\necho last",
