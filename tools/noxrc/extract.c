@@ -57,6 +57,12 @@ static int rm_one(const char *path, const struct stat *st, int flag,
   return remove(path);
 }
 
+static const char *aerr(struct archive *a) {
+  const char *s = archive_error_string(a);
+
+  return s != NULL ? s : "archive error";
+}
+
 static int copy_data(struct archive *in, struct archive *out) {
   const void *buf;
   size_t len;
@@ -84,7 +90,7 @@ static int unpack(job_t *j, const char *tmp) {
                                           ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT);
   if (archive_read_open_filename(in, j->archive, 64 * 1024) != ARCHIVE_OK) {
-    snprintf(j->msg, sizeof(j->msg), "%s", archive_error_string(in));
+    snprintf(j->msg, sizeof(j->msg), "%s", aerr(in));
     r = ARCHIVE_FATAL;
   }
   while (r == ARCHIVE_OK &&
@@ -95,6 +101,11 @@ static int unpack(job_t *j, const char *tmp) {
     mode_t type = archive_entry_filetype(e);
     char parent[4096];
 
+    if (name == NULL) {
+      snprintf(j->msg, sizeof(j->msg), "an entry without a name");
+      r = ARCHIVE_FATAL;
+      break;
+    }
     snprintf(parent, sizeof(parent), "%s", name);
     if (!inside("", name) || (hard != NULL && !inside("", hard)) ||
         (sym != NULL && !inside(dirname(parent), sym)) ||
@@ -116,13 +127,12 @@ static int unpack(job_t *j, const char *tmp) {
       r = archive_write_finish_entry(out);
     if (r != ARCHIVE_OK)
       snprintf(j->msg, sizeof(j->msg), "%s: %s", name,
-               archive_error_string(out) != NULL ? archive_error_string(out)
-                                                 : archive_error_string(in));
+               archive_error_string(out) != NULL ? aerr(out) : aerr(in));
   }
   if (r == ARCHIVE_EOF)
     r = ARCHIVE_OK;
   else if (j->msg[0] == '\0')
-    snprintf(j->msg, sizeof(j->msg), "%s", archive_error_string(in));
+    snprintf(j->msg, sizeof(j->msg), "%s", aerr(in));
   archive_read_free(in);
   archive_write_free(out);
   return r == ARCHIVE_OK ? 0 : -1;
