@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NOXRC, NOXD, FAULTD = (os.path.abspath(a) for a in sys.argv[1:4])
 WORK = tempfile.mkdtemp(prefix="noxrc-test-")
@@ -452,6 +454,62 @@ def usage_suite(base):
           err)
 
 
+def hostile_archive(abs_target):
+    """A tar.gz with safe entries and every kind the extractor must refuse."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        def add(name, data=b"", kind=tarfile.REGTYPE, link=""):
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = link
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            t.addfile(info, io.BytesIO(data) if info.size else None)
+        add("safe.txt", b"safe\n")
+        add("dir/ok.txt", b"ok\n")
+        add("../escape.txt", b"escaped\n")
+        add(abs_target, b"absolute\n")
+        add("up", kind=tarfile.SYMTYPE, link="../../..")
+        add("fifo", kind=tarfile.FIFOTYPE)
+    return buf.getvalue()
+
+
+def hostile_suite():
+    """download --extract from a backend that sends a hostile archive."""
+    abs_target = os.path.join(WORK, "abs-escape.txt")
+    body = hostile_archive(abs_target)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-tar")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        parent = os.path.join(WORK, "hostile")
+        os.makedirs(parent)
+        ex = os.path.join(parent, "out")
+        code, out, err = run(base, "download", "h", "--extract", ex)
+        check("hostile archive: safe entries extracted", code == 0 and
+              read_tree(ex) == {"safe.txt": b"safe\n",
+                                os.path.join("dir", "ok.txt"): b"ok\n"},
+              (code, err, read_tree(ex) if os.path.isdir(ex) else None))
+        check("hostile archive: nothing written outside",
+              sorted(os.listdir(parent)) == ["out"] and
+              not os.path.exists(abs_target), os.listdir(parent))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def main():
     root = os.path.join(WORK, "noxd-root")
     os.makedirs(root)
@@ -509,6 +567,8 @@ def main():
                              os.path.join(WORK, "not-a-tar"))
         check("download of a non-archive fails cleanly", code == 1 and
               not os.path.exists(os.path.join(WORK, "not-a-tar")), err)
+
+        hostile_suite()
 
         # Ctrl-C (SIGINT) cancels a running exec: exit 130.
         p = subprocess.Popen([NOXRC, "--base-url", url, "exec", "sig", "sleep",

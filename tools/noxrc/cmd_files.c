@@ -444,13 +444,18 @@ static void on_dl_progress(nox_req_t *req, const nox_progress_t *p) {
   noxrc_progress_update(&dl.progress, p->bytes, p->total);
 }
 
-static void on_extracted(noxrc_t *rc, int err, const char *msg) {
+static void on_extracted(noxrc_t *rc, int err, uint64_t refused,
+                         const char *msg) {
   unlink(dl.part);
   if (err != 0) {
     noxrc_fail("download: cannot unpack into %s: %s", o.extract, msg);
     noxrc_finish(rc, NOXRC_EXIT_FAILED);
     return;
   }
+  if (refused != 0)
+    noxrc_warn("skipped %llu unsafe entr%s (absolute, '..', outside links "
+               "or special files), the first '%s'",
+               (unsigned long long)refused, refused == 1 ? "y" : "ies", msg);
   downloaded_ok(rc, o.extract);
 }
 
@@ -491,7 +496,7 @@ static void on_downloaded(nox_req_t *req, int status) {
   if (o.extract != NULL && dl.part[0] != '\0') {
     err = noxrc_extract_file(rc, dl.part, o.extract, on_extracted);
     if (err != 0)
-      on_extracted(rc, err, nox_strerror(err));
+      on_extracted(rc, err, 0, nox_strerror(err));
     return;
   }
   if (o.extract != NULL) {

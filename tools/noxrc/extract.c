@@ -4,7 +4,8 @@
  * a library without the streaming extract_dir sink; it keeps the same
  * contract: unpack into a temporary directory beside DIR, refuse absolute
  * paths, "..", links pointing outside and special files, and rename onto
- * DIR only when everything succeeded.
+ * DIR only when everything succeeded. Refused entries are skipped and
+ * counted.
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
@@ -27,7 +28,8 @@ typedef struct {
   char *archive;
   char *dir;
   int err;
-  char msg[512];
+  uint64_t refused;
+  char msg[512]; /* the error, or the first refused entry */
 } job_t;
 
 /* Whether a relative path stays inside its root: no "..", not absolute. */
@@ -110,9 +112,10 @@ static int unpack(job_t *j, const char *tmp) {
     if (!inside("", name) || (hard != NULL && !inside("", hard)) ||
         (sym != NULL && !inside(dirname(parent), sym)) ||
         (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)) {
-      snprintf(j->msg, sizeof(j->msg), "refused unsafe entry '%s'", name);
-      r = ARCHIVE_FATAL;
-      break;
+      /* Skipped, not fatal: the same policy as the library's extract_dir. */
+      if (j->refused++ == 0)
+        snprintf(j->msg, sizeof(j->msg), "%s", name);
+      continue;
     }
     snprintf(path, sizeof(path), "%s/%s", tmp, name);
     archive_entry_set_pathname(e, path);
@@ -168,7 +171,7 @@ static void work(uv_work_t *w) {
 static void after(uv_work_t *w, int status) {
   job_t *j = w->data;
 
-  j->cb(j->rc, j->err, j->msg);
+  j->cb(j->rc, j->err, j->refused, j->msg);
   free(j->archive);
   free(j->dir);
   free(j);
