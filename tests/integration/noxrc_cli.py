@@ -557,7 +557,8 @@ def main():
               b"malformed response" in err, err)
         code, obj, err, _ = run_json(furl + "/f/s503x*", "health")
         check("unhealthy backend: health exits 1", code == 1 and
-              obj["ok"] is False and obj["error"] == "NOX_EUNAVAIL", (code, obj))
+              obj["ok"] is False and obj["healthy"] is False and
+              obj["error"] == "NOX_EUNAVAIL", (code, obj))
         code, out, err = run(furl + "/f/s500x*", "touch", "x")
         check("HTTP 500 from the backend", code == 1 and b"HTTP 500" in err,
               err)

@@ -162,6 +162,9 @@ int noxrc_report_error(noxrc_t *rc, const char *what, nox_req_t *req,
   if (noxrc_g.json) {
     noxrc_json_t *j = noxrc_json_begin(0);
 
+    if (rc->cmd != NULL && strcmp(rc->cmd, "health") == 0)
+      noxrc_json_bool(j, "healthy", 0);
+
     noxrc_json_str(j, "error", nox_err_name(status));
     noxrc_json_str(j, "message",
                    detail != NULL ? detail : nox_strerror(status));
