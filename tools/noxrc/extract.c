@@ -29,7 +29,8 @@ typedef struct {
   char *dir;
   int err;
   uint64_t refused;
-  char msg[512]; /* the error, or the first refused entry */
+  char first_refused[256];
+  char msg[512];
 } job_t;
 
 /* Whether a relative path stays inside its root: no "..", not absolute. */
@@ -72,7 +73,7 @@ static int copy_data(struct archive *in, struct archive *out) {
   int r;
 
   while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK)
-    if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
+    if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN)
       return ARCHIVE_FATAL;
   return r == ARCHIVE_EOF ? ARCHIVE_OK : r;
 }
@@ -114,20 +115,34 @@ static int unpack(job_t *j, const char *tmp) {
         (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)) {
       /* Skipped, not fatal: the same policy as the library's extract_dir. */
       if (j->refused++ == 0)
-        snprintf(j->msg, sizeof(j->msg), "%s", name);
+        snprintf(j->first_refused, sizeof(j->first_refused), "%s", name);
       continue;
     }
-    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    if (snprintf(path, sizeof(path), "%s/%s", tmp, name) >= (int)sizeof(path)) {
+      snprintf(j->msg, sizeof(j->msg), "path too long: %.200s", name);
+      r = ARCHIVE_FATAL;
+      break;
+    }
     archive_entry_set_pathname(e, path);
     if (hard != NULL) {
-      snprintf(path, sizeof(path), "%s/%s", tmp, hard);
+      if (snprintf(path, sizeof(path), "%s/%s", tmp, hard) >=
+          (int)sizeof(path)) {
+        snprintf(j->msg, sizeof(j->msg), "path too long: %.200s", hard);
+        r = ARCHIVE_FATAL;
+        break;
+      }
       archive_entry_set_hardlink(e, path);
     }
+    /* ARCHIVE_WARN (say, a time not set) is not a failure. */
     r = archive_write_header(out, e);
+    if (r == ARCHIVE_WARN)
+      r = ARCHIVE_OK;
     if (r == ARCHIVE_OK && archive_entry_size(e) > 0)
       r = copy_data(in, out);
-    if (r == ARCHIVE_OK)
+    if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
       r = archive_write_finish_entry(out);
+    if (r == ARCHIVE_WARN)
+      r = ARCHIVE_OK;
     if (r != ARCHIVE_OK)
       snprintf(j->msg, sizeof(j->msg), "%s: %s", name,
                archive_error_string(out) != NULL ? aerr(out) : aerr(in));
@@ -171,7 +186,7 @@ static void work(uv_work_t *w) {
 static void after(uv_work_t *w, int status) {
   job_t *j = w->data;
 
-  j->cb(j->rc, j->err, j->refused, j->msg);
+  j->cb(j->rc, j->err, j->refused, j->err != 0 ? j->msg : j->first_refused);
   free(j->archive);
   free(j->dir);
   free(j);
