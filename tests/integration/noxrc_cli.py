@@ -363,8 +363,8 @@ def shell_suite(tag, base, sid):
          (b"echo out; echo err >&2; exit 3\r", b"$ ", 0),
          (b"touch made.txt && ls\r", b"$ ", 0),
          (b"touch\r", b"$ ", 0),
-         (b"sleep 20\r", b"sleep 20", 0),
-         (b"\x03", b"$ ", 1),
+         (b"sleep 20\r", b"sleep 20\r\n", 0),
+         (b"\x03", b"$ ", 0.5),
          (b"help\r", b"$ ", 0),
          (b"exit\r", None, 0)])
     text = [s[1].decode("utf-8", "replace") for s in steps]
@@ -572,10 +572,18 @@ def main():
         hostile_suite()
 
         # Ctrl-C (SIGINT) cancels a running exec: exit 130.
-        p = subprocess.Popen([NOXRC, "--base-url", url, "exec", "sig", "sleep",
-                              "20"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=ENV)
-        time.sleep(1.5)
+        # The command signals that it runs, so SIGINT reaches a noxrc
+        # whose handler is in place (it is set before the request starts).
+        run(url, "create", "sig")
+        p = subprocess.Popen([NOXRC, "--base-url", url, "exec", "sig", "sh",
+                              "-c", "touch /workspace/started; sleep 20"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=ENV)
+        for _ in range(300):
+            if run(url, "exec", "sig", "test", "-e",
+                   "/workspace/started")[0] == 0:
+                break
+            time.sleep(0.1)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
         check("SIGINT exits 130", p.returncode == 130 and
