@@ -37,6 +37,7 @@ static const noxrc_cmdspec_t shell_cmd = {
 static struct {
   noxrc_t *rc;
   uv_poll_t poll;
+  uv_signal_t winch; /* libedit learns the new width from us */
   char cwd[4096];
   char cd_to[4096];
   char prompt[4096 + 256];
@@ -78,8 +79,10 @@ static void quit(void) {
   sh.reading = 0;
   if (sh.history[0] != '\0')
     write_history(sh.history);
-  if (sh.tty)
+  if (sh.tty) {
     uv_close((uv_handle_t *)&sh.poll, NULL);
+    uv_close((uv_handle_t *)&sh.winch, NULL);
+  }
   noxrc_finish(sh.rc, 0);
 }
 
@@ -140,6 +143,10 @@ static void feed(void) {
     on_line(line);
   } while (in.again);
   in.feeding = 0;
+}
+
+static void on_winch(uv_signal_t *h, int signum) {
+  rl_resize_terminal();
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
@@ -322,6 +329,10 @@ int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv) {
   if (sh.tty && uv_poll_init(&rc->loop, &sh.poll, STDIN_FILENO) != 0) {
     noxrc_fail("shell: cannot watch the terminal");
     return NOXRC_EXIT_FAILED;
+  }
+  if (sh.tty) {
+    uv_signal_init(&rc->loop, &sh.winch);
+    uv_signal_start(&sh.winch, on_winch, SIGWINCH);
   }
   rc->on_sigint = on_sigint;
   /* The interactive shell prints for people, never JSON. */
