@@ -386,6 +386,20 @@ def shell_suite(tag, base, sid):
     check(tag + " shell help", "cd [DIR]" in text[10], text[10])
     check(tag + " shell exit status 0", os.WIFEXITED(status) and
           os.WEXITSTATUS(status) == 0, status)
+    # Line editing: Ctrl-C drops the line being typed; Up recalls history.
+    status, steps = pty_run(
+        [NOXRC, "--base-url", base, "shell", sid],
+        [(None, b"$ ", 0),
+         (b"echo dropped", b"dropped", 0),
+         (b"\x03", b"$ ", 0.3),
+         (b"echo kept\r", b"$ ", 0),
+         (b"\x1b[A\r", b"$ ", 0.3),
+         (b"exit\r", None, 0)])
+    check(tag + " shell Ctrl-C at the prompt drops the line",
+          steps[2][0] and b"dropped" not in steps[3][1] and
+          b"kept\r\n" in steps[3][1], steps)
+    check(tag + " shell history recalls the last line",
+          b"kept\r\n" in steps[4][1], steps[4])
     status, steps = pty_run([NOXRC, "--base-url", base, "shell", sid],
                             [(None, b"$ ", 0), (b"\x04", None, 0)])
     check(tag + " shell Ctrl-D exits 0", os.WIFEXITED(status) and
