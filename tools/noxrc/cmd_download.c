@@ -47,11 +47,18 @@ static const char *src_path(void) {
 }
 
 static void downloaded_ok(noxrc_t *rc, const char *where) {
-  char size[32];
+  /* The extract_dir sink reports its bytes only through progress. */
+  int known = dl.bytes != 0 || o.extract == NULL || dl.part[0] != '\0';
+  char size[40] = "";
 
-  noxrc_format_bytes(size, sizeof(size), (double)dl.bytes);
+  if (known) {
+    size[0] = ' ';
+    size[1] = '(';
+    noxrc_format_bytes(size + 2, sizeof(size) - 3, (double)dl.bytes);
+    strcat(size, ")");
+  }
   if (!dl.to_stdout)
-    noxrc_ok("downloaded %s:%s %s %s (%s)", rc->session, src_path(),
+    noxrc_ok("downloaded %s:%s %s %s%s", rc->session, src_path(),
              o.extract != NULL ? "into" : "to", where, size);
   if (noxrc_g.json) {
     noxrc_json_t *j = noxrc_json_begin(1);
@@ -61,7 +68,10 @@ static void downloaded_ok(noxrc_t *rc, const char *where) {
       noxrc_json_str(j, "extractDir", o.extract);
     else
       noxrc_json_str(j, "output", where);
-    noxrc_json_int(j, "bytes", (long long)dl.bytes);
+    if (known)
+      noxrc_json_int(j, "bytes", (long long)dl.bytes);
+    else
+      noxrc_json_null(j, "bytes");
     noxrc_json_end(j);
   }
   noxrc_finish(rc, 0);
