@@ -102,7 +102,8 @@ static nox__sock_t *sock_new(nox__http_t *h, curl_socket_t fd) {
  */
 curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a) {
-  nox__http_t *h = clientp;
+  nox__xfer_t *x = clientp;
+  nox__http_t *h = x->http;
   (void)purpose;
   curl_socket_t fd =
       socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
@@ -110,6 +111,7 @@ curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
     return CURL_SOCKET_BAD;
   if (!h->closing && sock_new(h, fd) == NULL) {
     close(fd);
+    x->fail = NOX_ENOMEM; /* curl would call it a failed connect */
     return CURL_SOCKET_BAD;
   }
   return fd;
