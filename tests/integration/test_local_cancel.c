@@ -151,7 +151,8 @@ int main(void) {
   ASSERT_EQ(d.status, NOX_ECLOSING);
   ASSERT_EQ(del.status, NOX_ECLOSING);
   ASSERT_EQ(d.data_len, 0);
-  ASSERT_LT((uv_hrtime() - t0) / 1000000, 5000);
+  /* Close does not wait for the day-long command (generous under load). */
+  ASSERT_LT((uv_hrtime() - t0) / 1000000, 60000);
 
   /* Nothing of sleep 86389 is left anywhere. */
   ASSERT(lt_gone(&loop, "sleep 86389"));
