@@ -459,8 +459,11 @@ NOX_EXTERN int nox_exec_shell(nox_req_t **out, nox_client_t *client,
 /**
  * Returned by a nox_data_cb or nox_read_cb to pause the transfer until
  * nox_req_resume() is called (backpressure for a slow consumer/producer).
+ * A nox_data_cb that returns it has not taken the bytes: the same bytes are
+ * offered again after the resume. A distinctive value, so that callbacks
+ * returning 1 (or -1) to abort keep aborting.
  */
-#define NOX_PAUSE 1
+#define NOX_PAUSE 0x50415553
 
 /**
  * Resumes a transfer paused by a callback that returned NOX_PAUSE. Call it

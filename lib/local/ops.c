@@ -178,10 +178,23 @@ void nox__local_start_op(nox__local_t *l, nox_req_t *req) {
     break;
   case NOX__OP_UPLOAD:
     job->run = upload_run;
+    if (req->src_dir != NULL || req->read_cb != NULL) {
+      nox__req_set_message(req, "the local backend takes files or an archive");
+      r = NOX_EUNSUPPORTED;
+      break;
+    }
+    if (req->nfiles > 0)
+      r = nox__tar_pack_files(&req->body, req->files, req->nfiles, job->msg,
+                              sizeof(job->msg));
     job->body = req->body; /* moved: the archive is not copied */
     memset(&req->body, 0, sizeof(req->body));
     break;
   case NOX__OP_DOWNLOAD:
+    if (req->on_data == NULL) {
+      nox__req_set_message(req, "the local backend downloads to on_data");
+      r = NOX_EUNSUPPORTED;
+      break;
+    }
     job->run = download_run;
     job->done = download_done;
     break;

@@ -101,9 +101,6 @@ void nox__tar_writer_free(nox__tar_writer_t *w) {
 
 int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
                         char *errmsg, size_t errlen) {
-  nox__tar_writer_t w;
-  struct archive_entry *e = NULL;
-  time_t now = time(NULL);
   size_t i;
   int r;
 
@@ -118,8 +115,22 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
       return NOX_EINVAL;
     }
   }
+  r = nox__tar_pack_files_to(files, n, buf_sink, NULL, out, errmsg, errlen);
+  if (r != 0)
+    nox__buf_reset(out);
+  return r;
+}
 
-  r = nox__tar_writer_open(&w, buf_sink, out);
+int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
+                           nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
+                           void *data, char *errmsg, size_t errlen) {
+  nox__tar_writer_t w;
+  struct archive_entry *e = NULL;
+  time_t now = time(NULL);
+  size_t i;
+  int r;
+
+  r = nox__tar_writer_open(&w, cb, data);
   if (r != 0) {
     nox__tar_set_error(errmsg, errlen, "cannot start a tar.gz writer");
     return r;
@@ -145,6 +156,8 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
       r = nox__tar_writer_error(&w);
       goto done;
     }
+    if (entry_cb != NULL)
+      entry_cb(data);
   }
   r = nox__tar_writer_close(&w);
   if (r != 0)
@@ -154,7 +167,5 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
 done:
   archive_entry_free(e);
   nox__tar_writer_free(&w);
-  if (r != 0)
-    nox__buf_reset(out);
   return r;
 }
