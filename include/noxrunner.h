@@ -590,7 +590,8 @@ typedef struct nox_extract_limits {
 
 /**
  * Options of nox_download(). Choose the sink: the on_data argument of
- * nox_download() (raw bytes), extract_dir, or on_entry. Plain tar and
+ * nox_download() (raw bytes), extract_dir, or on_entry (not both of the
+ * last two; either one takes over from on_data, which may then be NULL). Plain tar and
  * gzip tar are both accepted (detected, whatever the content type says).
  *
  * extract_dir is unpacked safely: absolute paths, ".." components, links

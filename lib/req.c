@@ -498,7 +498,8 @@ int nox_download(nox_req_t **out, nox_client_t *c, const char *session_id,
   bool have_dir = opts->extract_dir != NULL;
   bool have_entry = opts->on_entry != NULL;
   if (opts->version != NOX_DOWNLOAD_OPTIONS_VERSION ||
-      (on_data != NULL) + have_dir + have_entry != 1 ||
+      (on_data == NULL && !have_dir && !have_entry) ||
+      (have_dir && have_entry) ||
       (have_dir && opts->extract_dir[0] == '\0'))
     return NOX_EINVAL;
   nox_req_t *req;

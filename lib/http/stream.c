@@ -236,10 +236,9 @@ bool nox__http_stream_finish(nox__xfer_t *x, int status) {
     return false;
   }
   nox__stream_finish(s);
-  nox_transfer_report_t rep;
-  if (nox__stream_snapshot(s, &rep, NULL, NULL, 0))
-    return false;
+  /* Completed from on_wake, after the last entry events are delivered. */
   x->draining = true;
+  uv_async_send(&s->async);
   return true;
 }
 

@@ -72,7 +72,13 @@ int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
    * needs pax extensions, so every tar reader understands the common case.
    * The last block is not padded: gzip output needs no tape blocking.
    */
+  /*
+   * Names are bytes on Linux: hdrcharset=BINARY stores them as they are
+   * instead of failing on names that are not valid in the locale's charset.
+   */
   if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
+      archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") !=
+          ARCHIVE_OK ||
       archive_write_add_filter_gzip(w->a) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
       archive_write_open(w->a, w, NULL, writer_write_cb, NULL) != ARCHIVE_OK) {

@@ -1,0 +1,9 @@
+# Streaming uploads and downloads (lib/tar/stream.c, lib/http/stream.c)
+# against faultd's "files" fault, with the hostile archive corpus made at run
+# time by stream_corpus.py.
+nox_add_test(test_stream
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stream.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_util.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
+  LABELS stream integration
+  TIMEOUT 300)
