@@ -205,16 +205,18 @@ size_t nox__stream_push(nox__stream_t *s, const void *buf, size_t len) {
           uv_mutex_unlock(&s->mu);
           return (size_t)-1;
         }
-        memcpy(nb, s->buf + s->off, s->used);
+        if (s->used > 0)
+          memcpy(nb, s->buf + s->off, s->used);
         free(s->buf);
         s->buf = nb;
         s->bufcap = ncap;
-      } else {
+      } else if (s->used > 0) {
         memmove(s->buf, s->buf + s->off, s->used);
       }
       s->off = 0;
     }
-    memcpy(s->buf + s->off + s->used, buf, len);
+    if (len > 0)
+      memcpy(s->buf + s->off + s->used, buf, len);
     s->used += len;
     r = len;
     uv_cond_signal(&s->cv);
@@ -336,13 +338,16 @@ int nox__stream_write(void *data, const void *buf, size_t len) {
         uv_mutex_unlock(&s->mu);
         return NOX_ENOMEM;
       }
-      memcpy(nb, s->buf + s->off, s->used);
+      if (s->used > 0)
+        memcpy(nb, s->buf + s->off, s->used);
       free(s->buf);
       s->buf = nb;
       s->bufcap = s->cap;
       s->off = 0;
     }
-    if (s->off + s->used == s->bufcap) {
+    if (s->used == 0) {
+      s->off = 0;
+    } else if (s->off + s->used == s->bufcap) {
       memmove(s->buf, s->buf + s->off, s->used);
       s->off = 0;
     }
@@ -367,7 +372,8 @@ ptrdiff_t nox__stream_read(nox__stream_t *s, void *buf, size_t cap) {
     n = -1;
   } else {
     size_t k = s->used < cap ? s->used : cap;
-    memcpy(buf, s->buf + s->off, k);
+    if (k > 0)
+      memcpy(buf, s->buf + s->off, k);
     s->off += k;
     s->used -= k;
     if (s->used == 0)
