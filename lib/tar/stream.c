@@ -31,6 +31,7 @@ static void stream_free(nox__stream_t *s) {
   }
   free(s->files);
   free(s->dir);
+  free(s->pack_src);
   nox__strv_free(s->include);
   nox__strv_free(s->exclude);
   free(s->buf);

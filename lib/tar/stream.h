@@ -57,6 +57,14 @@ struct nox__stream {
   char *dir;                 /* owned: the directory to pack or to extract to */
   char **include, **exclude; /* owned */
   nox_extract_limits_t limits;
+  /*
+   * Unpacking jobs of the local backend have no wire: the worker first packs
+   * pack_src (a path), or files when pack_files is set, into an unlinked
+   * temporary file, then unpacks from that file instead of the pipe.
+   */
+  char *pack_src;
+  bool pack_files;
+  bool in_place; /* extract straight into dir (an upload's destination) */
   nox__stream_wake_cb wake;
   void *owner; /* loop side: the transfer, NULL once released */
 

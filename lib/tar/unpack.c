@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* memrchr, strndup, nftw */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -44,7 +45,59 @@ typedef struct {
   uint64_t nentries, total;
   struct archive *in, *out;
   nox__tar_dest_t dest;
+  int fd; /* the packed temporary file, or -1: read the pipe */
 } unpack_t;
+
+static bool aborted(nox__stream_t *s) {
+  uv_mutex_lock(&s->mu);
+  bool a = s->aborted;
+  uv_mutex_unlock(&s->mu);
+  return a;
+}
+
+static int fd_sink(void *data, const void *buf, size_t len) {
+  unpack_t *u = data;
+  const char *p = buf;
+  if (aborted(u->s))
+    return NOX_ECANCELED;
+  while (len > 0) {
+    ssize_t n = write(u->fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      nox__tar_set_error(u->msg, u->msglen, "cannot write a temporary file: %s",
+                         strerror(errno));
+      return NOX_EIO;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Packs the job's source into an unlinked temporary file, for reading. */
+static int pack_to_file(unpack_t *u) {
+  nox__stream_t *s = u->s;
+  const char *tmp = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/.noxpackXXXXXX",
+           tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+  u->fd = mkostemp(path, O_CLOEXEC);
+  if (u->fd < 0) {
+    nox__tar_set_error(u->msg, u->msglen, "cannot make a temporary file: %s",
+                       strerror(errno));
+    return NOX_EIO;
+  }
+  unlink(path);
+  int r = s->pack_files
+              ? nox__tar_pack_files_to(s->files, s->nfiles, fd_sink, NULL, u,
+                                       u->msg, u->msglen)
+              : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude,
+                                       fd_sink, NULL, u, u->msg, u->msglen);
+  if (r == 0 && lseek(u->fd, 0, SEEK_SET) != 0)
+    r = NOX_EIO;
+  return r;
+}
 
 static void count_entry(void *data) {
   nox__stream_count(data, NULL);
@@ -52,7 +105,19 @@ static void count_entry(void *data) {
 
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf) {
   unpack_t *u = ud;
-  ptrdiff_t n = nox__stream_read(u->s, u->block, UNPACK_BLOCK);
+  ptrdiff_t n;
+  if (u->fd >= 0) {
+    do
+      n = aborted(u->s) ? -1 : read(u->fd, u->block, UNPACK_BLOCK);
+    while (n < 0 && errno == EINTR && !aborted(u->s));
+    if (n > 0) {
+      uv_mutex_lock(&u->s->mu);
+      u->s->consumed += (uint64_t)n;
+      uv_mutex_unlock(&u->s->mu);
+    }
+  } else {
+    n = nox__stream_read(u->s, u->block, UNPACK_BLOCK);
+  }
   if (n < 0) {
     archive_set_error(a, ECANCELED, "transfer stopped");
     return -1;
@@ -62,11 +127,7 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf) {
 }
 
 static int read_error(unpack_t *u, const char *what) {
-  bool aborted;
-  uv_mutex_lock(&u->s->mu);
-  aborted = u->s->aborted;
-  uv_mutex_unlock(&u->s->mu);
-  if (aborted)
+  if (aborted(u->s))
     return NOX_ECANCELED;
   nox__tar_set_error(u->msg, u->msglen, "%s: %s", what,
                      archive_error_string(u->in));
@@ -179,6 +240,14 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
   if (r == 1)
     return 0;
   if (r == NOX_EARCHIVE) {
+    /*
+     * An upload's extraction (in place) fails on the first refusal: its
+     * only report to a remote client is the status and message.
+     */
+    if (u->s->in_place) {
+      nox__tar_set_error(u->msg, u->msglen, "%s", why);
+      return NOX_EARCHIVE;
+    }
     nox__stream_count(u->s, name);
     return 0;
   }
@@ -191,6 +260,11 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
       nox__tar_set_error(u->msg, u->msglen, "cannot write \"%s\": %s", name,
                          archive_error_string(u->out));
       return NOX_EIO;
+    }
+    if (u->s->in_place) {
+      nox__tar_set_error(u->msg, u->msglen, "refused \"%s\": %s", name,
+                         archive_error_string(u->out));
+      return NOX_EARCHIVE;
     }
     nox__stream_count(u->s, name);
     return 0;
@@ -251,7 +325,7 @@ static int unpack_all(unpack_t *u) {
                        archive_error_string(u->out));
     r = NOX_EIO;
   }
-  return r == 0 ? drain(u->s, u->block) : r;
+  return r == 0 && u->fd < 0 ? drain(u->s, u->block) : r;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,
@@ -347,6 +421,7 @@ static int run_unpack(nox__stream_t *s, char *msg, size_t msglen) {
   int r;
 
   memset(&u, 0, sizeof(u));
+  u.fd = -1;
   u.s = s;
   u.msg = msg;
   u.msglen = msglen;
@@ -361,7 +436,21 @@ static int run_unpack(nox__stream_t *s, char *msg, size_t msglen) {
     r = NOX_ENOMEM;
     goto done;
   }
-  if (s->kind == NOX__STREAM_EXTRACT) {
+  if (s->pack_files || s->pack_src != NULL) {
+    r = pack_to_file(&u);
+    if (r != 0)
+      goto done;
+  }
+  if (s->kind == NOX__STREAM_EXTRACT && s->in_place) {
+    u.dest.dir = s->dir;
+    u.dest.dirlen = strlen(s->dir);
+    u.out = archive_write_disk_new();
+    if (u.out == NULL) {
+      r = NOX_ENOMEM;
+      goto done;
+    }
+    archive_write_disk_set_options(u.out, EXTRACT_FLAGS);
+  } else if (s->kind == NOX__STREAM_EXTRACT) {
     struct stat st;
     if (lstat(s->dir, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_nlink > 2)) {
       nox__tar_set_error(msg, msglen,
@@ -402,6 +491,8 @@ static int run_unpack(nox__stream_t *s, char *msg, size_t msglen) {
   }
 
 done:
+  if (u.fd >= 0)
+    close(u.fd);
   if (u.in != NULL)
     archive_read_free(u.in);
   if (u.out != NULL)
