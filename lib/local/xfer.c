@@ -167,8 +167,8 @@ static void on_wake(nox__stream_t *s) {
   for (; ev != NULL; ev = next) {
     next = ev->next;
     if (err == 0 && !gone(req) &&
-        req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data,
-                      ev->len) != 0)
+        req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data, ev->len) !=
+            0)
       err = NOX_EUSER;
     free(ev);
   }
@@ -214,9 +214,9 @@ void nox__local_xfer_start(nox__local_job_t *job) {
     kind = NOX__STREAM_PACK_DIR;
     mode = PULL;
   }
-  if (x == NULL || (l->tar_pool == NULL &&
-                    (l->tar_pool = nox__pool_new(c->opts.tar_workers)) ==
-                        NULL)) {
+  if (x == NULL ||
+      (l->tar_pool == NULL &&
+       (l->tar_pool = nox__pool_new(c->opts.tar_workers)) == NULL)) {
     free(x);
     nox__req_complete(req, NOX_ENOMEM);
     return;
@@ -225,8 +225,8 @@ void nox__local_xfer_start(nox__local_job_t *job) {
   x->l = l;
   x->req = req;
   x->mode = mode;
-  x->s = nox__stream_new(c->loop, kind, c->opts.stream_buffer_bytes, on_wake,
-                         x);
+  x->s =
+      nox__stream_new(c->loop, kind, c->opts.stream_buffer_bytes, on_wake, x);
   if (x->s == NULL) {
     free(x);
     nox__req_complete(req, NOX_ENOMEM);

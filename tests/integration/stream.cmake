@@ -6,4 +6,10 @@ nox_add_test(test_stream
           ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_util.c
           ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
   LABELS stream integration
+  TIMEOUT 900)
+nox_add_test(test_stream_local
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stream_local.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_util.c
+          ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
+  LABELS stream local integration
   TIMEOUT 300)

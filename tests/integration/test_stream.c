@@ -376,7 +376,14 @@ typedef struct {
   const char *must_exist; /* inside the destination after success */
 } hostile_t;
 
+/*
+ * The corpus (100,000 entries, a 32 MiB bomb) is slow to make and unpack
+ * under sanitizers on a loaded machine: a longer watchdog than ht_main's.
+ */
+#define LONG_WATCHDOG_S 280
+
 static void test_hostile_corpus(void) {
+  alarm(LONG_WATCHDOG_S);
   ht_t t;
   ht_begin(&t);
   char *root = st_mkdtemp("hostile");
@@ -518,7 +525,8 @@ static void test_cancel_mid_download(void) {
   free(root);
 }
 
-/* ---- 100,000 entries each way -------------------------------------------------- */
+/* ---- 100,000 entries each way
+ * -------------------------------------------------- */
 
 #define MANY 100000
 
@@ -549,6 +557,7 @@ static int on_many(nox_req_t *req, const nox_entry_t *e, const char *data,
  * costs minutes, which would measure the disk, not the streaming.
  */
 static void test_many_files(void) {
+  alarm(LONG_WATCHDOG_S);
   ht_t t;
   ht_begin(&t);
   char *root = st_mkdtemp("many");

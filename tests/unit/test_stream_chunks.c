@@ -143,8 +143,8 @@ int main(void) {
   ASSERT_GT(c.waits, 0);
 
   /* Garbage ends the worker with NOX_EARCHIVE; the loop side sees it. */
-  run_split(&loop, pool, "this is not an archive at all, not even close",
-            45, 7, 1 << 16, &c);
+  run_split(&loop, pool, "this is not an archive at all, not even close", 45, 7,
+            1 << 16, &c);
   ASSERT_EQ(c.status, NOX_EARCHIVE);
 
   nox__pool_free(pool);
