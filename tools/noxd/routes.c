@@ -239,54 +239,96 @@ static void on_upload(nox_req_t *req, int status) {
 }
 
 /*
- * The archive is collected, then sent with its real status: once MHD has sent
- * a 200 header, a failure half-way could only show as a cut-off body. The
- * collection is capped by --max-body.
+ * Downloads stream: the nox download's bytes go through a bounded buffer to
+ * MHD's content reader. The status is decided by the first byte: a failure
+ * before it is a normal error answer; one after it cuts the chunked body
+ * short (MHD_CONTENT_READER_END_WITH_ERROR), which the client sees as a
+ * transfer error, never as a complete archive. A full buffer pauses the nox
+ * download (NOX_PAUSE); an empty one suspends the connection.
  */
+static ssize_t dl_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+  noxd_conn_t *c = cls;
+  size_t avail = c->dl_len - c->dl_off;
+  (void)pos;
+  if (avail > 0) {
+    size_t n = avail < max ? avail : max;
+    memcpy(buf, c->dl + c->dl_off, n);
+    c->dl_off += n;
+    if (c->dl_paused && c->req != NULL &&
+        c->dl_len - c->dl_off < NOXD_STREAM_BUF / 2) {
+      c->dl_paused = false;
+      nox_req_resume(c->req);
+    }
+    return (ssize_t)n;
+  }
+  if (c->dl_done)
+    return c->dl_status == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                             : MHD_CONTENT_READER_END_WITH_ERROR;
+  noxd_suspend(c); /* until bytes or the end arrive */
+  return 0;
+}
+
+static int start_stream(noxd_conn_t *c) {
+  const unsigned char *b = (const unsigned char *)c->dl + c->dl_off;
+  bool gz = c->dl_len - c->dl_off >= 2 && b[0] == 0x1F && b[1] == 0x8B;
+  struct MHD_Response *r = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 64 * 1024, dl_reader, c, NULL);
+  if (r == NULL)
+    return -1;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          gz ? "application/gzip" : "application/x-tar");
+  c->resp = r;
+  c->resp_status = MHD_HTTP_OK;
+  c->dl_started = true;
+  return 0;
+}
+
 static int on_download_data(nox_req_t *req, const char *buf, size_t len) {
   noxd_conn_t *c = conn_of(req);
-  size_t max = c->srv->max_body;
+  size_t held = c->dl_len - c->dl_off;
 
-  if (len > max - c->dl_len) {
-    c->dl_too_big = true;
-    return 1;
+  if (c->dead)
+    return -1;
+  if (held > 0 && held + len > NOXD_STREAM_BUF) {
+    c->dl_paused = true;
+    return NOX_PAUSE;
   }
-  if (c->dl_len + len > c->dl_cap) {
-    size_t cap = c->dl_cap ? c->dl_cap : 65536;
-    char *p;
-    while (cap < c->dl_len + len)
-      cap *= 2;
-    if (cap > max)
-      cap = max;
-    p = realloc(c->dl, cap);
+  if (c->dl_off > 0) {
+    memmove(c->dl, c->dl + c->dl_off, held);
+    c->dl_off = 0;
+    c->dl_len = held;
+  }
+  if (held + len > c->dl_cap) {
+    size_t cap = held + len > NOXD_STREAM_BUF ? held + len : NOXD_STREAM_BUF;
+    char *p = realloc(c->dl, cap);
     if (p == NULL)
-      return 1;
+      return -1;
     c->dl = p;
     c->dl_cap = cap;
   }
   memcpy(c->dl + c->dl_len, buf, len);
   c->dl_len += len;
+  if (!c->dl_started && start_stream(c) != 0)
+    return -1;
+  noxd_resume(c);
   return 0;
 }
 
 static void on_download(nox_req_t *req, int status) {
   noxd_conn_t *c = conn_of(req);
-  const unsigned char *b = (const unsigned char *)c->dl;
-  bool gz = c->dl_len >= 2 && b[0] == 0x1F && b[1] == 0x8B;
 
-  if (status == NOX_EUSER && c->dl_too_big) {
-    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                     "archive exceeds the server's limit of %zu bytes",
-                     c->srv->max_body);
-  } else if (status == NOX_EUSER) {
-    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-  } else if (status != 0) {
-    reply_failure(c, req, status);
-  } else {
-    noxd_reply(c, MHD_HTTP_OK, gz ? "application/gzip" : "application/x-tar",
-               c->dl, c->dl_len);
-    c->dl = NULL;
-    c->dl_len = c->dl_cap = 0;
+  c->req = NULL;
+  if (c->dead) {
+    noxd_conn_free(c);
+    return;
+  }
+  c->dl_done = true;
+  c->dl_status = status;
+  if (!c->dl_started) {
+    if (status != 0)
+      reply_failure(c, req, status);
+    else
+      noxd_reply(c, MHD_HTTP_OK, "application/x-tar", NULL, 0);
   }
   noxd_resume(c);
 }
@@ -394,7 +436,7 @@ static void start_download(noxd_conn_t *c) {
   if (query_path(c, "src", &src) != 0)
     return;
   o.src = src;
-  rc = nox_download(NULL, c->srv->client, c->id, &o, on_download_data,
+  rc = nox_download(&c->req, c->srv->client, c->id, &o, on_download_data,
                     on_download, c);
   free(src);
   if (rc != 0)

@@ -107,7 +107,15 @@ static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
   return c;
 }
 
-static void conn_free(noxd_conn_t *c) {
+void noxd_suspend(noxd_conn_t *c) {
+  if (c->suspended)
+    return;
+  MHD_suspend_connection(c->mhd);
+  c->suspended = true;
+  c->srv->suspended++;
+}
+
+void noxd_conn_free(noxd_conn_t *c) {
   if (c->resp != NULL)
     MHD_destroy_response(c->resp);
   free(c->body);
@@ -314,9 +322,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
   if (c == NULL)
     return;
   log_request(c, toe);
-  conn_free(c);
   *con_cls = NULL;
   s->active--;
+  if (c->req != NULL) {
+    /* A download still streaming: its callback frees the connection. */
+    c->dead = true;
+    nox_req_cancel(c->req);
+    return;
+  }
+  noxd_conn_free(c);
 }
 
 /*
