@@ -93,7 +93,12 @@ typedef struct noxd_conn {
   bool dl_paused;  /* the nox download waits for room (NOX_PAUSE) */
   bool dl_done;
   int dl_status;
-  bool dead; /* MHD ended the request; freed when the download ends */
+  bool dead; /* MHD ended the request; freed when the transfer ends */
+  /* A streamed upload reuses the buffer above for the body in flight. */
+  bool ul_started;   /* the nox upload was started (first body bytes) */
+  bool ul_paused;    /* its read callback waits for bytes (NOX_PAUSE) */
+  bool ul_eof;       /* MHD delivered the whole body */
+  bool ul_wait_room; /* the connection is suspended until there is room */
 
   struct MHD_Response *resp; /* answer ready to queue */
   unsigned resp_status;
@@ -101,6 +106,11 @@ typedef struct noxd_conn {
   bool started;    /* the operation was dispatched */
   bool suspended;
 } noxd_conn_t;
+
+/* routes.c: takes up to n body bytes of a streamed upload; returns the count. */
+size_t noxd_upload_data(noxd_conn_t *c, const char *data, size_t n);
+/* The body of a streamed upload has ended; false if none was started. */
+bool noxd_upload_end(noxd_conn_t *c);
 
 /* server.c */
 /* Suspends the connection (from an MHD callback) until noxd_resume(). */
