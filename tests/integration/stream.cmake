@@ -13,3 +13,12 @@ nox_add_test(test_stream_local
           ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
   LABELS stream local integration
   TIMEOUT 300)
+if(TARGET noxd)
+  nox_add_test(test_stream_noxd
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stream_noxd.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_util.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/integration/noxd_util.c
+    LABELS stream noxd integration
+    TIMEOUT 300)
+endif()

@@ -159,7 +159,8 @@ char *st_snapshot(const char *root, const char *skip, bool with_mtime) {
   g_snap = &s;
   ASSERT_EQ(nftw(root, snap_one, 32, FTW_PHYS), 0);
   g_snap = NULL;
-  qsort(s.lines, s.n, sizeof(*s.lines), cmp_lines);
+  if (s.n > 1)
+    qsort(s.lines, s.n, sizeof(*s.lines), cmp_lines);
   size_t total = 1;
   for (size_t i = 0; i < s.n; i++)
     total += strlen(s.lines[i]) + 1;

@@ -107,7 +107,8 @@ typedef struct noxd_conn {
   bool suspended;
 } noxd_conn_t;
 
-/* routes.c: takes up to n body bytes of a streamed upload; returns the count. */
+/* routes.c: takes up to n body bytes of a streamed upload; returns the count.
+ */
 size_t noxd_upload_data(noxd_conn_t *c, const char *data, size_t n);
 /* The body of a streamed upload has ended; false if none was started. */
 bool noxd_upload_end(noxd_conn_t *c);
