@@ -72,13 +72,7 @@ int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
    * needs pax extensions, so every tar reader understands the common case.
    * The last block is not padded: gzip output needs no tape blocking.
    */
-  /*
-   * Names are bytes on Linux: hdrcharset=BINARY stores them as they are
-   * instead of failing on names that are not valid in the locale's charset.
-   */
   if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-      archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") !=
-          ARCHIVE_OK ||
       archive_write_add_filter_gzip(w->a) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
       archive_write_open(w->a, w, NULL, writer_write_cb, NULL) != ARCHIVE_OK) {
@@ -153,7 +147,7 @@ int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
     archive_entry_set_perm(e, files[i].mode ? (files[i].mode & 07777) : 0644);
     archive_entry_set_size(e, (la_int64_t)files[i].len);
     archive_entry_set_mtime(e, now, 0);
-    if (archive_write_header(w.a, e) != ARCHIVE_OK ||
+    if (archive_write_header(w.a, e) < ARCHIVE_WARN ||
         (files[i].len > 0 &&
          archive_write_data(w.a, files[i].data, files[i].len) !=
              (la_ssize_t)files[i].len)) {

@@ -168,7 +168,11 @@ static int pack_one(pack_t *p, int root) {
     archive_entry_set_gid(p->e, 0);
     archive_entry_copy_uname(p->e, NULL);
     archive_entry_copy_gname(p->e, NULL);
-    if (archive_write_header(p->w.a, p->e) != ARCHIVE_OK) {
+    /*
+     * ARCHIVE_WARN: a name that is not text in the locale's charset; the
+     * pax writer then stores its bytes as they are (hdrcharset=BINARY).
+     */
+    if (archive_write_header(p->w.a, p->e) < ARCHIVE_WARN) {
       nox__tar_set_error(p->errmsg, p->errlen, "cannot pack \"%s\": %s", name,
                          archive_error_string(p->w.a));
       r = nox__tar_writer_error(&p->w);
