@@ -538,6 +538,8 @@ typedef struct nox_upload_options {
 
 /**
  * POST /v1/sandboxes/{id}/files/upload?dest=DEST with a tar.gz body.
+ * Retries: an upload from files, dir or read is retried only when the
+ * connection was refused before the source gave any byte.
  * Immediate errors also include NOX_EARCHIVE (a file could not be packed).
  * Errors given to cb also include NOX_EIO (dir unreadable), NOX_EARCHIVE
  * and NOX_EUSER.
@@ -600,7 +602,10 @@ typedef struct nox_extract_limits {
  * archive is unpacked into a temporary directory beside extract_dir and
  * renamed onto it only when the whole download succeeded, so extract_dir
  * must not exist or be an empty directory; on any failure or cancel the
- * temporary directory is removed and extract_dir is left as it was.
+ * temporary directory is removed and extract_dir is left as it was. (After
+ * a cancel or a transport error the worker removes it as it stops, which may
+ * be just after cb ran; it is gone at the latest when the client's close
+ * callback runs.) The temporary directory is ".NAME.noxXXXXXX" beside it.
  */
 typedef struct nox_download_options {
   unsigned version;    /**< NOX_DOWNLOAD_OPTIONS_VERSION */

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libuv1-dev libcurl4-openssl-dev libyajl-dev libarchive-dev libmicrohttpd-dev
   bubblewrap python3 clang nginx-light openssl
+  time  # /usr/bin/time -v for bench/stream.sh
 )
 
 missing=()

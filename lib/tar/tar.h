@@ -1,7 +1,7 @@
 /*
  * The tar module: packing and safe extraction with libarchive. Everything
- * here runs off the loop thread (a work queue) or on small in-memory data;
- * the streaming issue grows these into bounded sources and sinks.
+ * here runs on a transfer's worker thread (stream.h, unpack.c) or on small
+ * in-memory data (nox__tar_extract_mem, kept for its unit tests).
  */
 #ifndef NOX_TAR_H
 #define NOX_TAR_H

@@ -96,7 +96,8 @@ static int pack_to_file(unpack_t *u) {
                                        fd_sink, NULL, u, u->msg, u->msglen);
   if (r == 0 && lseek(u->fd, 0, SEEK_SET) != 0)
     r = NOX_EIO;
-  return r;
+  /* An upload's source is the caller's: missing is an I/O error there. */
+  return r == NOX_ENOTFOUND && s->in_place ? NOX_EIO : r;
 }
 
 static void count_entry(void *data) {
@@ -511,10 +512,13 @@ int nox__stream_run(nox__stream_t *s, char *msg, size_t msglen) {
   case NOX__STREAM_PACK_FILES:
     return nox__tar_pack_files_to(s->files, s->nfiles, nox__stream_write,
                                   count_entry, s, msg, msglen);
-  case NOX__STREAM_PACK_DIR:
-    return nox__tar_pack_filtered(s->dir, s->include, s->exclude,
-                                  nox__stream_write, count_entry, s, msg,
-                                  msglen);
+  case NOX__STREAM_PACK_DIR: {
+    int r = nox__tar_pack_filtered(s->dir, s->include, s->exclude,
+                                   nox__stream_write, count_entry, s, msg,
+                                   msglen);
+    /* A missing local directory is an I/O error, not a missing sandbox. */
+    return r == NOX_ENOTFOUND ? NOX_EIO : r;
+  }
   default:
     return run_unpack(s, msg, msglen);
   }

@@ -359,6 +359,16 @@ static void test_include_exclude(void) {
   ASSERT(!st_exists(path));
   snprintf(path, sizeof(path), "%s/README", out);
   ASSERT(!st_exists(path));
+
+  /* A source directory that is not there fails the upload with EIO. */
+  snprintf(path, sizeof(path), "%s/missing", root);
+  st_xfer_init(&up, &t);
+  uo.dir = path;
+  uo.include = uo.exclude = NULL;
+  upload(&up, c, &uo);
+  ht_wait(&t);
+  ST_EXPECT(&up, NOX_EIO);
+  ASSERT(strstr(up.err.message, "missing") != NULL);
   ht_end(&t);
   st_rmtree(root);
   free(root);
