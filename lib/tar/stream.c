@@ -70,7 +70,10 @@ static void worker(void *arg) {
     p->qlen--;
     uv_mutex_unlock(&p->mu);
     msg[0] = '\0';
-    int status = nox__stream_run(s, msg, sizeof(msg));
+    uv_mutex_lock(&s->mu);
+    bool skip = s->aborted; /* released before it started: nothing to do */
+    uv_mutex_unlock(&s->mu);
+    int status = skip ? NOX_ECANCELED : nox__stream_run(s, msg, sizeof(msg));
     job_done(s, status, msg);
     uv_mutex_lock(&p->mu);
   }
@@ -187,8 +190,10 @@ nox__stream_t *nox__stream_new(uv_loop_t *loop, nox__stream_kind_t kind,
 }
 
 int nox__stream_start(nox__stream_t *s, nox__pool_t *pool) {
-  s->pool = pool;
-  return nox__pool_submit(pool, s);
+  int err = nox__pool_submit(pool, s);
+  if (err == 0)
+    s->pool = pool; /* from now on the job frees it with the loop side */
+  return err;
 }
 
 size_t nox__stream_push(nox__stream_t *s, const void *buf, size_t len) {
