@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libnoxrunner — an asynchronous client for NoxRunner sandbox backends.
  *
  * Model (read this first):
@@ -53,7 +54,7 @@ struct uv_loop_s;
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/*
+/**
  * The error table: XX(name, value, message). It generates the nox_errno_t
  * enum, nox_strerror() and nox_err_name(). Values never change once
  * released; new codes are appended.
@@ -145,7 +146,9 @@ NOX_EXTERN void nox_free(void *ptr);
 /* Client                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/** A client: one backend, one loop (opaque; see nox_client_new()). */
 typedef struct nox_client_s nox_client_t;
+/** One operation in flight (opaque; owned by the library). */
 typedef struct nox_req_s nox_req_t;
 
 /** How the local backend isolates commands. */
@@ -172,6 +175,7 @@ typedef enum {
   NOX_HTTP_2 = 2
 } nox_http_version_t;
 
+/** The layout version of nox_client_options_t this header describes. */
 #define NOX_CLIENT_OPTIONS_VERSION 1
 
 /**
@@ -252,6 +256,7 @@ typedef struct nox_client_options {
 /** Use as max_retries to turn retries off (0 means "the default"). */
 #define NOX_RETRIES_NONE UINT32_MAX
 
+/** Initialiser of nox_client_options_t: every field at its default. */
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
     NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0 }
@@ -347,6 +352,7 @@ typedef int (*nox_data_cb)(nox_req_t *req, const char *buf, size_t len);
 NOX_EXTERN int nox_health(nox_req_t **out, nox_client_t *client,
                           nox_req_cb cb, void *data);
 
+/** The layout version of nox_create_options_t. */
 #define NOX_CREATE_OPTIONS_VERSION 1
 
 /** Options of nox_create(). Strings may be NULL (not sent). */
@@ -359,6 +365,7 @@ typedef struct nox_create_options {
   const char *ephemeral_storage_limit; /**< e.g. "1Gi" */
 } nox_create_options_t;
 
+/** Initialiser of nox_create_options_t (TTL 900 s, nothing else sent). */
 #define NOX_CREATE_OPTIONS_INIT                                                \
   { NOX_CREATE_OPTIONS_VERSION, 900, NULL, NULL, NULL, NULL }
 
@@ -370,6 +377,10 @@ typedef struct nox_sandbox_info {
   int64_t expires_at_unix;
 } nox_sandbox_info_t;
 
+/**
+ * Completion callback of nox_create(). info is NULL unless status is 0;
+ * it is borrowed until the callback returns.
+ */
 typedef void (*nox_create_cb)(nox_req_t *req, int status,
                               const nox_sandbox_info_t *info);
 
@@ -393,6 +404,7 @@ NOX_EXTERN int nox_touch(nox_req_t **out, nox_client_t *client,
 NOX_EXTERN int nox_delete(nox_req_t **out, nox_client_t *client,
                           const char *session_id, nox_req_cb cb, void *data);
 
+/** The layout version of nox_exec_options_t. */
 #define NOX_EXEC_OPTIONS_VERSION 1
 
 /** Options of nox_exec() and nox_exec_shell(). */
@@ -405,6 +417,7 @@ typedef struct nox_exec_options {
   uint32_t timeout_seconds;
 } nox_exec_options_t;
 
+/** Initialiser of nox_exec_options_t (/workspace, no env, 30 s). */
 #define NOX_EXEC_OPTIONS_INIT { NOX_EXEC_OPTIONS_VERSION, NULL, NULL, 30 }
 
 /**
@@ -415,11 +428,15 @@ typedef struct nox_exec_result {
   int exit_code;       /**< 124: timed out, 127: program not found */
   int64_t duration_ms; /**< as reported by the backend, -1 if absent */
   const char *out;     /**< the command's stdout */
-  size_t out_len;
+  size_t out_len;     /**< bytes in out */
   const char *err;     /**< the command's stderr */
-  size_t err_len;
+  size_t err_len;     /**< bytes in err */
 } nox_exec_result_t;
 
+/**
+ * Completion callback of nox_exec() and nox_exec_shell(). result is NULL
+ * unless status is 0; it is borrowed until the callback returns.
+ */
 typedef void (*nox_exec_cb)(nox_req_t *req, int status,
                             const nox_exec_result_t *result);
 
@@ -496,10 +513,11 @@ typedef struct nox_file {
   /** Relative path inside the destination ("dir/a.txt"); no "..", not absolute. */
   const char *path;
   const void *data; /**< may be NULL when len is 0 */
-  size_t len;
+  size_t len;       /**< bytes in data */
   unsigned mode; /**< permission bits; 0 means 0644 */
 } nox_file_t;
 
+/** The layout version of nox_upload_options_t. */
 #define NOX_UPLOAD_OPTIONS_VERSION 1
 
 /**
@@ -517,9 +535,9 @@ typedef struct nox_upload_options {
   unsigned version;        /**< NOX_UPLOAD_OPTIONS_VERSION */
   const char *dest;        /**< NULL means "/workspace" */
   const nox_file_t *files; /**< copied before nox_upload() returns */
-  size_t nfiles;
+  size_t nfiles;           /**< entries in files */
   const void *archive;     /**< copied before nox_upload() returns */
-  size_t archive_len;
+  size_t archive_len;      /**< bytes in archive */
   const char *dir;         /**< copied; read while the upload runs */
   /**
    * NULL-terminated fnmatch(3) patterns matched against each path relative
@@ -527,11 +545,12 @@ typedef struct nox_upload_options {
    * include NULL means everything; exclude wins over include. Copied.
    */
   const char *const *include;
-  const char *const *exclude;
-  nox_read_cb read;
+  const char *const *exclude; /**< see include */
+  nox_read_cb read;        /**< the caller supplies the archive's bytes */
   nox_progress_cb progress; /**< optional */
 } nox_upload_options_t;
 
+/** Initialiser of nox_upload_options_t (no source chosen yet). */
 #define NOX_UPLOAD_OPTIONS_INIT                                                \
   { NOX_UPLOAD_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL,      \
     NULL, NULL }
@@ -588,6 +607,7 @@ typedef struct nox_extract_limits {
   uint32_t max_ratio;       /**< unpacked / packed bytes, default 1000 */
 } nox_extract_limits_t;
 
+/** The layout version of nox_download_options_t. */
 #define NOX_DOWNLOAD_OPTIONS_VERSION 1
 
 /**
@@ -611,11 +631,12 @@ typedef struct nox_download_options {
   unsigned version;    /**< NOX_DOWNLOAD_OPTIONS_VERSION */
   const char *src;     /**< NULL means "/workspace" */
   const char *extract_dir; /**< copied */
-  nox_entry_cb on_entry;
-  nox_extract_limits_t limits;
+  nox_entry_cb on_entry;   /**< receive the unpacked entries */
+  nox_extract_limits_t limits; /**< for extract_dir and on_entry */
   nox_progress_cb progress; /**< optional */
 } nox_download_options_t;
 
+/** Initialiser of nox_download_options_t (raw bytes of /workspace). */
 #define NOX_DOWNLOAD_OPTIONS_INIT                                              \
   { NOX_DOWNLOAD_OPTIONS_VERSION, NULL, NULL, NULL, {0, 0, 0, 0}, NULL }
 
@@ -649,6 +670,7 @@ typedef struct nox_transfer_report {
 NOX_EXTERN const nox_transfer_report_t *
 nox_req_transfer(const nox_req_t *req);
 
+/** The layout version of nox_wait_options_t. */
 #define NOX_WAIT_OPTIONS_VERSION 1
 
 /** Options of nox_wait_ready(). */
@@ -658,6 +680,7 @@ typedef struct nox_wait_options {
   uint32_t interval_ms; /**< pause between probes (default 2000) */
 } nox_wait_options_t;
 
+/** Initialiser of nox_wait_options_t (30 s deadline, a probe every 2 s). */
 #define NOX_WAIT_OPTIONS_INIT { NOX_WAIT_OPTIONS_VERSION, 30000, 2000 }
 
 /**

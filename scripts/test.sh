@@ -51,5 +51,14 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON
 
+# libFuzzer targets, briefly (clang build in build-fuzz/).
+echo "=== fuzz"
+if bash scripts/fuzz.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
 echo "$passed passed, $failed failed"
 exit "$status"

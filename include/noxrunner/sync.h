@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libnoxrunner blocking API.
  *
  * A nox_sync_t owns a private uv_loop_t and a client on it; each call starts
@@ -21,6 +22,7 @@
 extern "C" {
 #endif
 
+/** A blocking client with its own private loop (opaque). */
 typedef struct nox_sync_s nox_sync_t;
 
 /**

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libnoxrunner version and symbol-export macros.
  *
  * The version numbers below are the single source of truth: CMake reads them
@@ -7,17 +8,18 @@
 #ifndef NOXRUNNER_VERSION_H
 #define NOXRUNNER_VERSION_H
 
-#define NOX_VERSION_MAJOR 0
-#define NOX_VERSION_MINOR 1
-#define NOX_VERSION_PATCH 0
-#define NOX_VERSION_STRING "0.1.0"
+#define NOX_VERSION_MAJOR 0 /**< Incompatible API or ABI changes. */
+#define NOX_VERSION_MINOR 1 /**< Compatible additions. */
+#define NOX_VERSION_PATCH 0 /**< Fixes. */
+#define NOX_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" */
 
 /** The version as one comparable number: 0xMMmmpp. */
 #define NOX_VERSION_HEX                                                        \
   ((NOX_VERSION_MAJOR << 16) | (NOX_VERSION_MINOR << 8) | NOX_VERSION_PATCH)
 
-/*
- * NOX_EXTERN marks the exported symbols. The library is built with hidden
+/**
+ * @def NOX_EXTERN
+ * Marks the exported symbols. The library is built with hidden
  * visibility, so only what carries this macro is part of the ABI.
  */
 #if defined(_WIN32)

@@ -1,7 +1,8 @@
 /*
- * curl multi-socket on libuv: one uv_poll_t per curl socket (a context per
- * socket, handed to curl with curl_multi_assign, so a reused fd number never
- * meets a stale watcher) and one uv_timer_t for curl's timeouts.
+ * curl multi-socket on libuv: one uv_poll_t per curl socket, made when curl
+ * opens the socket and closed when curl closes it (so a reused fd number
+ * never meets a stale watcher, and a kept-alive connection is not
+ * re-registered per request), and one uv_timer_t for curl's timeouts.
  *
  * libcurl is only called from uv callbacks and the client's idle drain,
  * never from inside one of its own callbacks; completions are read after
@@ -13,6 +14,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http.h"
 
@@ -21,6 +24,8 @@ typedef struct nox__sock {
   curl_socket_t fd;
   uv_poll_t poll;
   nox__list_t node;
+  int events; /* what the watcher is started for (0: stopped) */
+  bool idle;  /* curl let go of it; stop watching at its next event */
   bool closing;
 } nox__sock_t;
 
@@ -30,6 +35,7 @@ static void pump(nox__http_t *h);
 static void maybe_closed(nox__http_t *h) {
   if (h->closing && h->pending_closes == 0) {
     nox_client_t *c = h->client;
+    free(h->socks_by_fd);
     free(h->pool);
     /* Every stream was released (aborted): the workers end promptly. */
     nox__pool_free(h->tar_pool);
@@ -47,19 +53,90 @@ static void on_sock_closed(uv_handle_t *handle) {
   maybe_closed(h);
 }
 
+static nox__sock_t *sock_lookup(nox__http_t *h, curl_socket_t fd) {
+  return fd >= 0 && (size_t)fd < h->nsocks_by_fd ? h->socks_by_fd[fd] : NULL;
+}
+
 static void sock_close(nox__sock_t *s) {
+  nox__http_t *h = s->http;
   if (s->closing)
     return;
   s->closing = true;
+  if (sock_lookup(h, s->fd) == s)
+    h->socks_by_fd[s->fd] = NULL;
   nox__list_remove(&s->node);
-  s->http->pending_closes++;
+  h->pending_closes++;
   uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+/* A watcher for a socket curl just opened; it lives until curl closes it. */
+static nox__sock_t *sock_new(nox__http_t *h, curl_socket_t fd) {
+  if ((size_t)fd >= h->nsocks_by_fd) {
+    size_t n = h->nsocks_by_fd ? h->nsocks_by_fd : 64;
+    while (n <= (size_t)fd)
+      n *= 2;
+    nox__sock_t **t = realloc(h->socks_by_fd, n * sizeof(*t));
+    if (t == NULL)
+      return NULL;
+    memset(t + h->nsocks_by_fd, 0, (n - h->nsocks_by_fd) * sizeof(*t));
+    h->socks_by_fd = t;
+    h->nsocks_by_fd = n;
+  }
+  nox__sock_t *s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  s->http = h;
+  s->fd = fd;
+  if (uv_poll_init_socket(h->client->loop, &s->poll, fd) != 0) {
+    free(s);
+    return NULL;
+  }
+  s->poll.data = s;
+  nox__list_push_back(&h->socks, &s->node);
+  h->socks_by_fd[fd] = s;
+  return s;
+}
+
+/*
+ * The watcher follows the socket's whole life, from curl's open to curl's
+ * close, so a kept-alive connection is not re-registered with the loop for
+ * every request it carries; between requests it is only stopped.
+ */
+curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a) {
+  nox__xfer_t *x = clientp;
+  nox__http_t *h = x->http;
+  (void)purpose;
+  curl_socket_t fd =
+      socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd == CURL_SOCKET_BAD)
+    return CURL_SOCKET_BAD;
+  if (!h->closing && sock_new(h, fd) == NULL) {
+    close(fd);
+    x->fail = NOX_ENOMEM; /* curl would call it a failed connect */
+    return CURL_SOCKET_BAD;
+  }
+  return fd;
+}
+
+int nox__http_close_socket(void *clientp, curl_socket_t fd) {
+  nox__http_t *h = clientp;
+  nox__sock_t *s = sock_lookup(h, fd);
+  if (s != NULL)
+    sock_close(s); /* stops watching before the fd number can be reused */
+  return close(fd);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
   nox__sock_t *s = p->data;
   nox__http_t *h = s->http;
   int flags = 0, running;
+  if (s->idle) {
+    /* Something happened on a parked connection; curl will see it on reuse. */
+    uv_poll_stop(&s->poll);
+    s->events = 0;
+    return;
+  }
   /*
    * On a socket error let curl read or write and meet the real errno
    * ("connection reset by peer") instead of a bare "poll error".
@@ -77,39 +154,40 @@ static void on_poll(uv_poll_t *p, int status, int events) {
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
                           void *socketp) {
   nox__http_t *h = userp;
-  nox__sock_t *s = socketp;
+  nox__sock_t *s = sock_lookup(h, fd);
   (void)easy;
+  (void)socketp;
 
+  /*
+   * A kept-alive connection is let go after every request and taken back
+   * for the next. Stopping and restarting the watcher each time would cost
+   * three epoll_ctl calls per request; parking it costs nothing unless the
+   * peer does something meanwhile.
+   */
   if (what == CURL_POLL_REMOVE) {
-    /* During close the context is already closing and curl is going away. */
-    if (s != NULL && !s->closing) {
-      sock_close(s);
-      curl_multi_assign(h->multi, fd, NULL);
+    if (s != NULL && !s->closing && !s->idle) {
+      s->idle = true;
+      uv_unref((uv_handle_t *)&s->poll); /* a parked socket keeps no loop alive */
     }
     return 0;
   }
   if (h->closing)
     return 0;
-  if (s == NULL) {
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-      return -1; /* curl fails the transfer with an error */
-    s->http = h;
-    s->fd = fd;
-    if (uv_poll_init_socket(h->client->loop, &s->poll, fd) != 0) {
-      free(s);
-      return -1;
-    }
-    s->poll.data = s;
-    nox__list_push_back(&h->socks, &s->node);
-    curl_multi_assign(h->multi, fd, s);
-  }
+  if (s == NULL && (s = sock_new(h, fd)) == NULL)
+    return -1; /* curl fails the transfer with an error */
   int events = 0;
   if (what & CURL_POLL_IN)
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  uv_poll_start(&s->poll, events, on_poll);
+  if (s->idle) {
+    s->idle = false;
+    uv_ref((uv_handle_t *)&s->poll);
+  }
+  if (events != s->events) {
+    s->events = events;
+    uv_poll_start(&s->poll, events, on_poll);
+  }
   return 0;
 }
 

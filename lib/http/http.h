@@ -84,6 +84,8 @@ struct nox__http {
   uv_timer_t timer;
   nox__list_t waiting; /* FIFO of transfers without a curl handle */
   nox__list_t socks;   /* live socket contexts */
+  struct nox__sock **socks_by_fd; /* fd -> context, for curl's callbacks */
+  size_t nsocks_by_fd;
   unsigned active;     /* transfers in the multi handle */
   CURL **pool;         /* reusable easy handles */
   size_t npool;
@@ -135,5 +137,8 @@ bool nox__http_stream_finish(nox__xfer_t *x, int status);
 void nox__http_stream_progress(nox__xfer_t *x, bool final);
 int nox__http_resume(nox_req_t *req);
 void nox__http_on_resume_timer(uv_timer_t *t);
+curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address);
+int nox__http_close_socket(void *clientp, curl_socket_t fd);
 
 #endif /* NOX_HTTP_H */

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_tree.h>
@@ -103,6 +104,8 @@ static int set_number(nox__json_t *js, double v) {
     req->result.exit_code = (int)v;
     req->have_exit_code = true;
   } else if (js->key == K_DURATION) {
+    if (!(v >= -9.0e18 && v <= 9.0e18)) /* also false for NaN */
+      return wrong_type(js, "out of range");
     req->result.duration_ms = (int64_t)v;
   } else {
     return wrong_type(js, "a number");
@@ -297,7 +300,14 @@ void nox__json_error_message(const char *body, size_t len, char *out,
   out[0] = '\0';
   if (body == NULL || len == 0)
     return;
-  yajl_val v = yajl_tree_parse(body, NULL, 0);
+  /* yajl_tree_parse wants a C string; the body may hold NULs or lack one. */
+  char *text = malloc(len + 1);
+  if (text == NULL)
+    return;
+  memcpy(text, body, len);
+  text[len] = '\0';
+  yajl_val v = yajl_tree_parse(text, NULL, 0);
+  free(text);
   if (v != NULL && YAJL_IS_OBJECT(v)) {
     static const char *const keys[] = {"error", "message", "detail"};
     for (size_t i = 0; i < 3; i++) {

@@ -272,6 +272,10 @@ int nox__http_setup_easy(nox__xfer_t *x) {
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   SETOPT(CURLOPT_TCP_NODELAY, 1L);
+  SETOPT(CURLOPT_OPENSOCKETFUNCTION, nox__http_open_socket);
+  SETOPT(CURLOPT_OPENSOCKETDATA, x);
+  SETOPT(CURLOPT_CLOSESOCKETFUNCTION, nox__http_close_socket);
+  SETOPT(CURLOPT_CLOSESOCKETDATA, x->http);
   if (o->ca_file != NULL)
     SETOPT(CURLOPT_CAINFO, o->ca_file);
   /* Streams (timeout_ms 0) are watched for stalls by the engine instead. */

@@ -43,6 +43,7 @@ typedef struct {
   size_t cap;
   nox__buf_t buf[2];
   bool truncated[2];
+  bool oom; /* output was lost to a failed allocation: not a truncation */
   char rbuf[READ_CHUNK];
 } exec_t;
 
@@ -115,7 +116,7 @@ static void finish(exec_t *x) {
       req->result.exit_code = (int)x->exit_status;
     req->result.duration_ms = (int64_t)((uv_hrtime() - x->start_ns) / 1000000);
     req->have_exit_code = true;
-    r = take_output(x, 0, &req->out);
+    r = x->oom ? NOX_ENOMEM : take_output(x, 0, &req->out);
     if (r == 0)
       r = take_output(x, 1, &req->errbuf);
     if (r == 0 && x->timed_out)
@@ -145,7 +146,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (n < (size_t)nread)
       x->truncated[i] = true;
     if (n > 0 && nox__buf_append(&x->buf[i], buf->base, n) != 0)
-      x->truncated[i] = true;
+      x->oom = true;
     return;
   }
   if (nread == 0)

@@ -164,11 +164,21 @@ done:
   return r;
 }
 
-static char *dup_field(yajl_val root, const char *key) {
+/*
+ * A copy of a string field: 0 and *out set (NULL when absent), or
+ * NOX_ENOMEM. Absent and out-of-memory must stay apart: callers treat
+ * unreadable metadata as a broken sandbox, and a failed allocation must
+ * never make a live sandbox look broken.
+ */
+static int dup_field(yajl_val root, const char *key, char **out) {
   const char *path[] = {key, NULL};
   yajl_val v = yajl_tree_get(root, path, yajl_t_string);
 
-  return v ? strdup(v->u.string) : NULL;
+  *out = NULL;
+  if (v == NULL)
+    return 0;
+  *out = strdup(v->u.string);
+  return *out ? 0 : NOX_ENOMEM;
 }
 
 static int int_field(yajl_val root, const char *key, long long *out) {
@@ -206,19 +216,31 @@ static int meta_read(const char *sbdir, nox__local_meta_t *m) {
   if (n <= 0)
     goto done;
   text[n] = '\0';
-  root = yajl_tree_parse(text, NULL, 0);
-  if (root == NULL || int_field(root, "createdAt", &created) != 0 ||
-      int_field(root, "expiresAt", &expires) != 0 ||
-      int_field(root, "ttlSeconds", &ttl) != 0 || ttl < 0 || ttl > UINT32_MAX ||
-      (m->id = dup_field(root, "id")) == NULL)
+  char ybuf[128] = "";
+  root = yajl_tree_parse(text, ybuf, sizeof(ybuf));
+  if (root == NULL) {
+    if (strstr(ybuf, "memory") != NULL)
+      r = NOX_ENOMEM;
     goto done;
+  }
+  if (int_field(root, "createdAt", &created) != 0 ||
+      int_field(root, "expiresAt", &expires) != 0 ||
+      int_field(root, "ttlSeconds", &ttl) != 0 || ttl < 0 ||
+      ttl > UINT32_MAX)
+    goto done;
+  if (dup_field(root, "id", &m->id) != 0 ||
+      dup_field(root, "image", &m->image) != 0 ||
+      dup_field(root, "cpuLimit", &m->cpu_limit) != 0 ||
+      dup_field(root, "memoryLimit", &m->memory_limit) != 0 ||
+      dup_field(root, "ephemeralStorageLimit", &m->storage_limit) != 0) {
+    r = NOX_ENOMEM;
+    goto done;
+  }
+  if (m->id == NULL)
+    goto done; /* no id: not ours to trust */
   m->created_at = created;
   m->expires_at = expires;
   m->ttl_seconds = (uint32_t)ttl;
-  m->image = dup_field(root, "image");
-  m->cpu_limit = dup_field(root, "cpuLimit");
-  m->memory_limit = dup_field(root, "memoryLimit");
-  m->storage_limit = dup_field(root, "ephemeralStorageLimit");
   r = 0;
 
 done:
@@ -492,7 +514,11 @@ void nox__local_session_reap(nox__local_job_t *job) {
     free(sbdir);
     if (r == NOX_ENOMEM)
       break;
-    if (r == 0 && !expired(&m, now)) {
+    /*
+     * Only what is known to have expired goes; metadata that cannot be
+     * read now (I/O trouble, a concurrent writer) is left for next time.
+     */
+    if (r != 0 || !expired(&m, now)) {
       nox__local_meta_free(&m);
       continue;
     }

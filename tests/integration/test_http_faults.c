@@ -6,7 +6,7 @@
 #include "http_common.h"
 
 #define REQ_TIMEOUT_MS 1000u
-#define EXEC_TIMEOUT_S 1u
+#define EXEC_TIMEOUT_S 3u /* chunk1 drips ~350 chunks: slack for ASan on a loaded machine */
 #define EXEC_GRACE_MS 300u
 
 typedef enum {

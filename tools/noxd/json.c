@@ -243,7 +243,16 @@ static yajl_val parse_object(const char *body, size_t len, char *err,
     return NULL;
   }
   ybuf[0] = '\0';
-  v = yajl_tree_parse(body, ybuf, sizeof(ybuf));
+  /* yajl_tree_parse wants a C string; body is (pointer, length). */
+  char *text = malloc(len + 1);
+  if (text == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  memcpy(text, body, len);
+  text[len] = '\0';
+  v = yajl_tree_parse(text, ybuf, sizeof(ybuf));
+  free(text);
   if (v == NULL) {
     /* yajl's message goes on with an excerpt and a caret; keep line one. */
     nl = strchr(ybuf, '\n');

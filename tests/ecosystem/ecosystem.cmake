@@ -1,0 +1,48 @@
+# How the library fits the C ecosystem: its ABI, its installed package, its
+# manual pages and its API reference.
+
+# The shared library exports the NOX_EXTERN functions and nothing else.
+file(GLOB _nox_public_headers ${PROJECT_SOURCE_DIR}/include/noxrunner.h
+  ${PROJECT_SOURCE_DIR}/include/noxrunner/*.h)
+add_test(NAME abi_exports
+  COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/check_exports.py
+    $<TARGET_FILE:noxrunner> $<TARGET_FILE:noxrunner_static>
+    ${_nox_public_headers})
+set_tests_properties(abi_exports PROPERTIES LABELS "abi" TIMEOUT 60)
+
+# Every page renders, whether or not its tool is built: they are text.
+file(GLOB _nox_man_pages ${PROJECT_SOURCE_DIR}/man/*.[1-8])
+add_test(NAME man_pages
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/check_man.sh ${_nox_man_pages})
+set_tests_properties(man_pages PROPERTIES LABELS "docs" TIMEOUT 60)
+
+# The docs target's Doxygen run, as a test: any warning fails it.
+if(TARGET docs)
+  add_test(NAME docs_doxygen COMMAND ${DOXYGEN_EXECUTABLE} ${NOX_DOXYFILE}
+    WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
+  set_tests_properties(docs_doxygen PROPERTIES LABELS "docs" TIMEOUT 300)
+endif()
+
+# Install into a temporary prefix; build and run a consumer against it with
+# find_package and with pkg-config.
+if(TARGET noxd)
+  set(_nox_consumer_flags "")
+  if(NOX_SANITIZE)
+    set(_nox_consumer_flags
+      "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
+  endif()
+  add_test(NAME install_consumer
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/consumer_test.sh
+      ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} ${CMAKE_C_COMPILER}
+      "${_nox_consumer_flags}")
+  set_tests_properties(install_consumer PROPERTIES LABELS "install" TIMEOUT 900)
+endif()
+
+# The embedding example serves concurrent HTTP requests on the library's loop.
+if(TARGET embed_server)
+  add_test(NAME example_embed_server
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/embed_server_test.sh
+      $<TARGET_FILE:embed_server>)
+  set_tests_properties(example_embed_server PROPERTIES
+    LABELS "examples" TIMEOUT 600)
+endif()
