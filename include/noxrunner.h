@@ -251,6 +251,23 @@ typedef struct nox_client_options {
   uint32_t tar_workers;
   /** Bytes buffered per streaming transfer before it pauses (default 1 MiB). */
   size_t stream_buffer_bytes;
+  /*
+   * Admission control (see noxrunner/sandbox.h, nox_client_stats()). Each
+   * limit caps how many requests of its class are handed to the backend at
+   * once; the rest wait, not yet started, in a FIFO queue of their class.
+   * 0 means unlimited (the default).
+   */
+  /** Most creates in flight at once. */
+  uint32_t max_creating;
+  /** Most execs in flight at once (wait-ready probes included). */
+  uint32_t max_execs;
+  /** Most uploads and downloads in flight at once. */
+  uint32_t max_transfers_inflight;
+  /**
+   * Longest wait in an admission queue, in ms; a request still queued then
+   * completes with NOX_ETIMEDOUT without having been sent. 0: no deadline.
+   */
+  uint32_t queue_deadline_ms;
 } nox_client_options_t;
 
 /** Use as max_retries to turn retries off (0 means "the default"). */
@@ -259,7 +276,7 @@ typedef struct nox_client_options {
 /** Initialiser of nox_client_options_t: every field at its default. */
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0 }
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0, 0, 0, 0, 0 }
 
 /** Called once when nox_client_close() has finished; data is the caller's. */
 typedef void (*nox_close_cb)(void *data);
@@ -281,6 +298,9 @@ NOX_EXTERN int nox_client_new(nox_client_t **out, struct uv_loop_s *loop,
  * client owns is closed, cb(data) runs (cb may be NULL) and the memory is
  * freed. May be called from inside any callback of this client. After this
  * call, starting operations on the client fails with NOX_ECLOSING.
+ * When the client holds sandbox handles (noxrunner/sandbox.h), their
+ * sandboxes are deleted first, while requests already running go on; only
+ * then is everything else completed with NOX_ECLOSING.
  * Returns 0, or NOX_ECLOSING if the client is already closing.
  */
 NOX_EXTERN int nox_client_close(nox_client_t *client, nox_close_cb cb,

@@ -69,6 +69,7 @@ static const nox__backend_t *backend_for(const char *url) {
 }
 
 static void client_free(nox_client_t *c) {
+  nox__registry_free(c);
   free(c->base_url);
   free(c->token);
   free(c->user_agent);
@@ -127,6 +128,7 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   nox__list_init(&c->start_q);
   nox__list_init(&c->cancel_q);
   nox__list_init(&c->done_q);
+  nox__admission_init(c);
   c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c ^ 0x9e3779b97f4a7c15ull;
   if (c->rng == 0)
     c->rng = 1;
@@ -166,8 +168,14 @@ int nox_client_close(nox_client_t *c, nox_close_cb cb, void *data) {
   c->closing = true;
   c->close_cb = cb;
   c->close_data = data;
+  c->close_deferred = nox__registry_close(c);
   nox__client_wake(c);
   return 0;
+}
+
+void nox__client_close_resume(nox_client_t *c) {
+  c->close_deferred = false;
+  nox__client_wake(c);
 }
 
 double nox__client_random(nox_client_t *c) {
@@ -204,7 +212,7 @@ static void drain(nox_client_t *c) {
   nox__list_t q;
   nox__list_t *n;
 
-  if (c->closing) {
+  if (c->closing && !c->close_deferred) {
     /* Complete everything still live; callbacks run below. */
     for (n = c->reqs.next; n != &c->reqs; n = n->next) {
       nox_req_t *req = nox__list_entry(n, nox_req_t, node);
@@ -228,6 +236,8 @@ static void drain(nox_client_t *c) {
   nox__list_move(&c->start_q, &q);
   while ((n = nox__list_pop_front(&q)) != NULL) {
     nox_req_t *req = nox__list_entry(n, nox_req_t, qnode);
+    if (!nox__admission_admit(req))
+      continue;
     req->state = NOX__REQ_RUNNING;
     if (req->op == NOX__OP_WAIT)
       nox__wait_start(req);
@@ -247,13 +257,15 @@ static void on_idle(uv_idle_t *idle) {
   drain(c);
 
   if (!nox__list_empty(&c->start_q) || !nox__list_empty(&c->cancel_q) ||
-      !nox__list_empty(&c->done_q) || (c->closing && c->nreqs > 0))
+      !nox__list_empty(&c->done_q) ||
+      (c->closing && !c->close_deferred && c->nreqs > 0))
     return; /* stay armed: more to do on the next turn */
 
   c->idle_active = false;
   uv_idle_stop(&c->idle);
 
-  if (c->closing && c->nreqs == 0 && !c->backend_closing) {
+  if (c->closing && !c->close_deferred && c->nreqs == 0 &&
+      !c->backend_closing) {
     c->backend_closing = true;
     c->backend->close(c);
   }

@@ -127,6 +127,14 @@ struct nox_req_s {
   void (*timer_cb)(nox_req_t *req);
 
   void *backend_data;
+
+  /* Admission control (admission.c). */
+  uint8_t adm_class;  /* NOX__ADM_* */
+  bool adm_admitted;  /* counted in its class's in-flight number */
+  bool adm_waiting;   /* on its class's FIFO (qnode), state NEW */
+  /* Runs before the callback with the final status (sandbox handles). */
+  void (*observer)(nox_req_t *req, int status);
+  void *observer_data;
 };
 
 /* The backend vtable: each backend implements these. */
@@ -171,6 +179,22 @@ typedef struct nox__backend {
 extern const nox__backend_t nox__http_backend;
 extern const nox__backend_t nox__local_backend;
 
+/* Request classes with their own concurrency limit. 0 is "not limited". */
+enum {
+  NOX__ADM_NONE = 0,
+  NOX__ADM_CREATE = 1,
+  NOX__ADM_EXEC = 2,
+  NOX__ADM_TRANSFER = 3,
+  NOX__ADM_NCLASSES = 3
+};
+
+typedef struct {
+  uint32_t limit;  /* 0: unlimited */
+  size_t inflight; /* admitted and not yet completed */
+  size_t queued;   /* waiting on fifo */
+  nox__list_t fifo;
+} nox__adm_class_t;
+
 struct nox_client_s {
   uv_loop_t *loop;
   const nox__backend_t *backend;
@@ -198,6 +222,14 @@ struct nox_client_s {
   nox_close_cb close_cb;
   void *close_data;
   uint64_t rng;         /* xorshift state for retry jitter */
+
+  /* Admission control (admission.c), indexed by NOX__ADM_* - 1. */
+  nox__adm_class_t adm[NOX__ADM_NCLASSES];
+  uint64_t adm_timeouts;
+  /* Sandbox handles and journal (registry.c); NULL until first used. */
+  struct nox__registry *registry;
+  /* close waits for the registry to delete its sandboxes first. */
+  bool close_deferred;
 };
 
 /* Marks the request's outcome and queues its callback. Idempotent. */
@@ -251,6 +283,35 @@ void nox__strv_free(char **v);
 /* Packs files into a gzip tar in memory (lib/tar/pack.c). */
 int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
                         char *errmsg, size_t errlen);
+
+/* ---- admission.c ---- */
+void nox__admission_init(nox_client_t *c);
+/*
+ * Called by the dispatcher for a NEW request it is about to start: true when
+ * it may start now; false when it was queued on its class's FIFO (and will
+ * be put back on start_q, admitted, when a slot frees).
+ */
+bool nox__admission_admit(nox_req_t *req);
+/* Called when a request completes: frees its slot or leaves the FIFO. */
+void nox__admission_done(nox_req_t *req);
+
+/* ---- registry.c ---- */
+/*
+ * Starts deleting the registry's sandboxes when the client closes. Returns
+ * true when it did; it then calls nox__client_close_resume() when done.
+ */
+bool nox__registry_close(nox_client_t *c);
+void nox__registry_free(nox_client_t *c);
+size_t nox__registry_count(const nox_client_t *c);
+void nox__client_close_resume(nox_client_t *c);
+
+/*
+ * Starts a touch or delete on behalf of the library; unlike nox_touch() and
+ * nox_delete() it works while the client waits for the registry to close.
+ */
+int nox__req_start_internal(nox_client_t *c, nox__op_t op, const char *id,
+                            void (*cb)(nox_req_t *req, int status), void *data,
+                            nox_req_t **out);
 
 /* Parses "2025-01-01T00:00:00Z" (and +hh:mm offsets, fractions); -1 if bad. */
 int64_t nox__parse_iso8601(const char *s);

@@ -79,6 +79,7 @@ void nox__req_complete(nox_req_t *req, int status) {
     status = NOX_ECANCELED;
   req->status = status;
   req->state = NOX__REQ_DONE;
+  nox__admission_done(req);
   nox__req_stop_timer(req);
   if (status != 0 && req->err.message[0] == '\0')
     nox__req_set_message(req, "%s", nox_strerror(status));
@@ -94,6 +95,8 @@ void nox__req_dispatch(nox_req_t *req) {
   req->err.code = st;
 
   c->in_dispatch++;
+  if (req->observer != NULL)
+    req->observer(req, st);
   if (req->internal) {
     req->internal_cb(req, st);
   } else if (req->op == NOX__OP_CREATE) {
@@ -586,4 +589,21 @@ int nox__req_start_probe(nox_req_t *parent, nox_req_t **probe,
   if (err == 0)
     *probe = req;
   return err;
+}
+
+int nox__req_start_internal(nox_client_t *c, nox__op_t op, const char *id,
+                            void (*cb)(nox_req_t *req, int status), void *data,
+                            nox_req_t **out) {
+  if (c->closing && !c->close_deferred)
+    return NOX_ECLOSING;
+  nox_req_t *req = req_alloc(c, op, data);
+  if (req == NULL)
+    return NOX_ENOMEM;
+  req->internal = true;
+  req->internal_cb = cb;
+  if ((req->session_id = strdup(id)) == NULL) {
+    free(req);
+    return NOX_ENOMEM;
+  }
+  return req_submit(req, out);
 }

@@ -7,8 +7,7 @@ packages=(
   doxygen man-db groff-base binutils curl
   build-essential cmake pkg-config
   libuv1-dev libcurl4-openssl-dev libyajl-dev libarchive-dev libmicrohttpd-dev
-  bubblewrap python3 clang libclang-rt-14-dev nginx-light openssl
-  time  # /usr/bin/time -v for bench/stream.sh
+  bubblewrap python3 clang libclang-rt-14-dev nginx-light openssl time libedit-dev
 )
 
 missing=()

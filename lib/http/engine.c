@@ -1,8 +1,7 @@
 /*
  * curl multi-socket on libuv: one uv_poll_t per curl socket, made when curl
- * opens the socket and closed when curl closes it (so a reused fd number
- * never meets a stale watcher, and a kept-alive connection is not
- * re-registered per request), and one uv_timer_t for curl's timeouts.
+ * opens the socket and closed when curl closes it or the fd number comes
+ * back for a new socket, and one uv_timer_t for curl's timeouts.
  *
  * libcurl is only called from uv callbacks and the client's idle drain,
  * never from inside one of its own callbacks; completions are read after
@@ -25,7 +24,6 @@ typedef struct nox__sock {
   uv_poll_t poll;
   nox__list_t node;
   int events; /* what the watcher is started for (0: stopped) */
-  bool idle;  /* curl let go of it; stop watching at its next event */
   bool closing;
 } nox__sock_t;
 
@@ -82,6 +80,9 @@ static nox__sock_t *sock_new(nox__http_t *h, curl_socket_t fd) {
     h->socks_by_fd = t;
     h->nsocks_by_fd = n;
   }
+  /* A context left by a socket curl closed without telling us. */
+  if (h->socks_by_fd[fd] != NULL)
+    sock_close(h->socks_by_fd[fd]);
   nox__sock_t *s = calloc(1, sizeof(*s));
   if (s == NULL)
     return NULL;
@@ -98,9 +99,9 @@ static nox__sock_t *sock_new(nox__http_t *h, curl_socket_t fd) {
 }
 
 /*
- * The watcher follows the socket's whole life, from curl's open to curl's
- * close, so a kept-alive connection is not re-registered with the loop for
- * every request it carries; between requests it is only stopped.
+ * The watcher follows the socket from curl's open to curl's close, so a
+ * kept-alive connection keeps its context (no allocation per request);
+ * between requests it is only stopped.
  */
 curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a) {
@@ -131,12 +132,6 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   nox__sock_t *s = p->data;
   nox__http_t *h = s->http;
   int flags = 0, running;
-  if (s->idle) {
-    /* Something happened on a parked connection; curl will see it on reuse. */
-    uv_poll_stop(&s->poll);
-    s->events = 0;
-    return;
-  }
   /*
    * On a socket error let curl read or write and meet the real errno
    * ("connection reset by peer") instead of a bare "poll error".
@@ -159,15 +154,14 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
   (void)socketp;
 
   /*
-   * A kept-alive connection is let go after every request and taken back
-   * for the next. Stopping and restarting the watcher each time would cost
-   * three epoll_ctl calls per request; parking it costs nothing unless the
-   * peer does something meanwhile.
+   * Stop watching at once: libcurl 7.88 closes some sockets (a connect
+   * abandoned by a cancel, for one) without its close-socket callback, and
+   * a watcher still queued or armed on a closed fd makes libuv abort.
    */
   if (what == CURL_POLL_REMOVE) {
-    if (s != NULL && !s->closing && !s->idle) {
-      s->idle = true;
-      uv_unref((uv_handle_t *)&s->poll); /* a parked socket keeps no loop alive */
+    if (s != NULL && !s->closing && s->events != 0) {
+      uv_poll_stop(&s->poll);
+      s->events = 0;
     }
     return 0;
   }
@@ -180,10 +174,6 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     events |= UV_READABLE;
   if (what & CURL_POLL_OUT)
     events |= UV_WRITABLE;
-  if (s->idle) {
-    s->idle = false;
-    uv_ref((uv_handle_t *)&s->poll);
-  }
   if (events != s->events) {
     s->events = events;
     uv_poll_start(&s->poll, events, on_poll);
@@ -247,7 +237,8 @@ static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
   }
   int status = nox__http_finish_status(x, rc);
   uint64_t delay;
-  if (status != 0 && !h->client->closing &&
+  /* While a close waits for the registry's deletes, those still retry. */
+  if (status != 0 && !(h->client->closing && !h->client->close_deferred) &&
       nox__http_should_retry(x, status, &delay)) {
     nox__http_reset_attempt(x);
     x->state = NOX__XFER_BACKOFF;

@@ -31,8 +31,18 @@ typedef enum {
 } nox__xfer_state_t;
 
 /* Streaming JSON state for exec and create bodies. */
+/*
+ * Bytes handed to yajl at once. yajl re-lexes a string token from its start
+ * each time a chunk ends inside it, so feeding curl's 16 KiB pieces of a
+ * 1 MiB stdout string would cost O(n^2); batching keeps memory bounded and
+ * the work linear.
+ */
+#define NOX__JSON_BATCH ((size_t)256 << 10)
+
 typedef struct nox__json {
   yajl_handle yh;
+  nox__buf_t pending; /* bytes not yet given to yajl, < batch */
+  size_t batch;       /* NOX__JSON_BATCH; tests lower it to split yajl's input */
   nox_req_t *req;
   int depth;
   int key; /* which top-level field the next value belongs to */

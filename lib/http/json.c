@@ -1,7 +1,8 @@
 /*
  * Streaming parse of exec and create answers with yajl's push parser: the
- * body is fed as it arrives, known top-level fields are stored on the
- * request as their values complete, unknown fields (of any shape) are
+ * body is fed as it arrives (in batches of up to NOX__JSON_BATCH bytes, see
+ * http.h), known top-level fields are stored on the request as their values
+ * complete, unknown fields (of any shape) are
  * skipped, and a known field of the wrong type stops the parse.
  */
 #include <math.h>
@@ -222,6 +223,7 @@ static const yajl_callbacks callbacks = {
 int nox__json_begin(nox__json_t *js, nox_req_t *req) {
   memset(js, 0, sizeof(*js));
   js->req = req;
+  js->batch = NOX__JSON_BATCH;
   js->yh = yajl_alloc(&callbacks, NULL, js);
   if (js->yh == NULL)
     return NOX_ENOMEM;
@@ -251,12 +253,31 @@ static int parse_error(nox__json_t *js, yajl_status st, const char *buf,
   return js->err;
 }
 
+static int flush(nox__json_t *js) {
+  if (js->pending.len == 0)
+    return 0;
+  yajl_status st = yajl_parse(js->yh, (const unsigned char *)js->pending.data,
+                              js->pending.len);
+  int err = st == yajl_status_ok
+                ? 0
+                : parse_error(js, st, js->pending.data, js->pending.len);
+  js->pending.len = 0;
+  return err;
+}
+
 int nox__json_feed(nox__json_t *js, const char *buf, size_t len) {
-  yajl_status st = yajl_parse(js->yh, (const unsigned char *)buf, len);
-  return st == yajl_status_ok ? 0 : parse_error(js, st, buf, len);
+  if (nox__buf_append(&js->pending, buf, len) != 0) {
+    js->err = NOX_ENOMEM;
+    snprintf(js->errmsg, sizeof(js->errmsg), "out of memory");
+    return js->err;
+  }
+  return js->pending.len >= js->batch ? flush(js) : 0;
 }
 
 int nox__json_end(nox__json_t *js) {
+  int err = flush(js);
+  if (err != 0)
+    return err;
   yajl_status st = yajl_complete_parse(js->yh);
   if (st != yajl_status_ok)
     return parse_error(js, st, NULL, 0);
@@ -279,6 +300,7 @@ void nox__json_free(nox__json_t *js) {
   if (js->yh != NULL)
     yajl_free(js->yh);
   js->yh = NULL;
+  nox__buf_reset(&js->pending);
 }
 
 /* Copies s into out, replacing control characters so it prints safely. */

@@ -27,6 +27,8 @@ static void parse(nox__op_t op, const char *body, size_t len, unsigned seed,
   req->result.duration_ms = -1;
   if (nox__json_begin(&js, req) != 0)
     abort();
+  if (seed != 0)
+    js.batch = 1 + seed % 97; /* split yajl's input too, not only ours */
   int st = 0;
   size_t off = 0;
   while (off < len && st == 0) {

@@ -30,7 +30,8 @@ CONTROL_PATHS = ("/_log", "/_reset", "/_stats")
 
 # Tokens without a number.
 FLAGS = {"text", "badjson", "wrongtype", "empty", "truncate", "reset",
-         "resetnow", "hang", "escapes", "nul", "unknown", "close", "files"}
+         "resetnow", "hang", "escapes", "nul", "unknown", "close", "lost",
+         "files"}
 # Tokens of the form NAME<digits>.
 NUMBERED = re.compile(r"(ra|trickle|delay|chunk|huge|dl)(\d+)")
 STATUS = re.compile(r"s(\d{3})x(\d+|\*)")
@@ -53,6 +54,24 @@ UNKNOWN_AFTER = (
     ',"trailingObject":{"a":[true,false,null,{"b":{}}]},'
     '"trailingArray":[{"stderr":"nested-stderr"},[],""],"zLast":0'
 )
+
+
+def op_kind(method, target):
+    """create, exec or transfer for those sandbox requests, else None."""
+    path = target.partition("?")[0]
+    if path.startswith("/f/"):
+        path = "/" + path[3:].partition("/")[2]
+    segs = path.split("/")
+    if len(segs) < 4 or segs[:3] != ["", "v1", "sandboxes"]:
+        return None
+    tail = tuple(segs[4:])
+    if tail == () and method == "PUT":
+        return "create"
+    if tail == ("exec",) and method == "POST":
+        return "exec"
+    if tail in (("files", "upload"), ("files", "download")):
+        return "transfer"
+    return None
 
 
 class BadRequest(Exception):
@@ -159,6 +178,8 @@ class Faultd:
         self.conn_open = 0
         self.conn_max_open = 0
         self.requests = 0
+        self.inflight = {}
+        self.inflight_max = {"create": 0, "exec": 0, "transfer": 0}
 
     # ---------------------------------------------------------------- I/O
 
@@ -277,7 +298,23 @@ class Faultd:
     # ----------------------------------------------------------- dispatch
 
     async def dispatch(self, conn, req, reader, writer):
-        """Answers one request; returns whether the connection stays open."""
+        """Answers one request; returns whether the connection stays open.
+
+        Counts the creates, execs and transfers being answered at once (from
+        the request read to the answer sent), for admission-control tests.
+        """
+        kind = op_kind(req.method, req.target)
+        if kind is None:
+            return await self.dispatch_one(conn, req, reader, writer)
+        self.inflight[kind] = self.inflight.get(kind, 0) + 1
+        self.inflight_max[kind] = max(self.inflight_max[kind],
+                                      self.inflight[kind])
+        try:
+            return await self.dispatch_one(conn, req, reader, writer)
+        finally:
+            self.inflight[kind] -= 1
+
+    async def dispatch_one(self, conn, req, reader, writer):
         raw_path, _, raw_query = req.target.partition("?")
         first = not conn.seen
         conn.seen = True
@@ -343,6 +380,13 @@ class Faultd:
             if "ra" in faults.nums:
                 extra.append(("Retry-After", str(faults.nums["ra"])))
             status = code
+        elif faults.has("lost") and op_kind(req.method, req.target) == "exec":
+            status, ctype = 404, "application/json"
+            body = json_bytes({"error": "no such sandbox"})
+        elif faults.has("lost") and req.method == "POST" and \
+                path.endswith("/touch"):
+            status, ctype = 404, "application/json"
+            body = json_bytes({"error": "no such sandbox"})
         else:
             status, ctype, body = self.route(req, rest, faults)
         return await self.respond(req, writer, faults, status, ctype, body,
@@ -362,6 +406,9 @@ class Faultd:
                 "connections_open": self.conn_open,
                 "connections_max_open": self.conn_max_open,
                 "requests": self.requests,
+                "max_concurrent_create": self.inflight_max["create"],
+                "max_concurrent_exec": self.inflight_max["exec"],
+                "max_concurrent_transfer": self.inflight_max["transfer"],
             })
         return 200, "application/json", json_bytes(self.log)
 

@@ -11,3 +11,5 @@ foreach(_t wire files faults lifecycle retry load)
 endforeach()
 # The files test lists uploaded archives with libarchive.
 target_link_libraries(test_http_files PRIVATE PkgConfig::ARCHIVE)
+nox_add_test(test_http_cancel_race SOURCES integration/test_http_cancel_race.c
+  LABELS http integration)

@@ -69,6 +69,7 @@ static const fixture_t fixtures[] = {
 static int parse_split(const fixture_t *f, size_t chunk, nox_req_t *req) {
   nox__json_t js;
   ASSERT_EQ(nox__json_begin(&js, req), 0);
+  js.batch = 1; /* hand every chunk to yajl as it comes, splits and all */
   size_t len = strlen(f->body);
   int err = 0;
   for (size_t off = 0; off < len && err == 0; off += chunk) {

@@ -1,0 +1,431 @@
+/*
+ * What noxrc prints: ✓/⚠/✗ lines (coloured on a terminal unless NO_COLOR),
+ * errors that say what to try, JSON objects made with yajl_gen, and the
+ * transfer progress bar.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "noxrc.h"
+
+static int color_out;
+static int color_err;
+static int err_tty;
+
+void noxrc_output_init(void) {
+  const char *no = getenv("NO_COLOR");
+  int plain = no != NULL && no[0] != '\0';
+
+  err_tty = isatty(STDERR_FILENO);
+  color_out = !plain && isatty(STDOUT_FILENO);
+  color_err = !plain && err_tty;
+}
+
+int noxrc_stderr_tty(void) {
+  return err_tty;
+}
+
+const char *noxrc_color(const char *code) {
+  return color_out ? code : "";
+}
+
+static void line(FILE *f, int color, const char *sgr, const char *mark,
+                 const char *fmt, va_list ap) {
+  if (color)
+    fprintf(f, "\033[%sm%s\033[0m ", sgr, mark);
+  else
+    fprintf(f, "%s ", mark);
+  vfprintf(f, fmt, ap);
+  fputc('\n', f);
+  fflush(f);
+}
+
+void noxrc_ok(const char *fmt, ...) {
+  va_list ap;
+
+  if (noxrc_g.quiet || noxrc_g.json)
+    return;
+  va_start(ap, fmt);
+  line(stdout, color_out, "32", "✓", fmt, ap);
+  va_end(ap);
+}
+
+void noxrc_warn(const char *fmt, ...) {
+  va_list ap;
+
+  if (noxrc_g.quiet)
+    return;
+  va_start(ap, fmt);
+  line(stderr, color_err, "33", "⚠", fmt, ap);
+  va_end(ap);
+}
+
+void noxrc_fail(const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  line(stderr, color_err, "31", "✗", fmt, ap);
+  va_end(ap);
+}
+
+void noxrc_verbose(const char *fmt, ...) {
+  va_list ap;
+
+  if (!noxrc_g.verbose)
+    return;
+  va_start(ap, fmt);
+  fputs("noxrc: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int noxrc_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+
+  fprintf(stderr, "noxrc%s%s: ", cmd != NULL ? " " : "",
+          cmd != NULL ? cmd : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'noxrc%s%s --help')\n", cmd != NULL ? " " : "",
+          cmd != NULL ? cmd : "");
+  return NOXRC_EXIT_USAGE;
+}
+
+/* What the user can do about an error; NULL when there is nothing to say. */
+static const char *hint(int status) {
+  switch (status) {
+  case NOX_ECONNECT:
+    return "is a backend running? try --base-url local:";
+  case NOX_ERESOLVE:
+    return "check the host in --base-url";
+  case NOX_ENOTFOUND:
+    return "check the session ID, or create it: noxrc create ID";
+  case NOX_EAUTH:
+    return "pass --token or set NOXRUNNER_TOKEN";
+  case NOX_EPROTO:
+    return "is --base-url a NoxRunner backend?";
+  case NOX_ETIMEDOUT:
+    return "raise --timeout (or --timeout-seconds for exec)";
+  case NOX_EUNAVAIL:
+    return "the sandbox may still be starting: retry, or create with --wait";
+  case NOX_ETLS:
+    return "check the certificate, or use http:// for a local backend";
+  case NOX_EUNSUPPORTED:
+    return "use http://, https://, local: or local:///DIR";
+  case NOX_ETOOBIG:
+    return "the answer is larger than the client accepts";
+  default:
+    return NULL;
+  }
+}
+
+int noxrc_report_error(noxrc_t *rc, const char *what, nox_req_t *req,
+                       int status) {
+  const nox_error_t *e = req != NULL ? nox_req_error(req) : NULL;
+  const char *detail = e != NULL && e->message[0] != '\0' ? e->message : NULL;
+  const char *h = hint(status);
+  char why[512];
+
+  if (rc->interrupted || status == NOX_ECANCELED) {
+    if (!noxrc_g.json)
+      noxrc_fail("%s: interrupted", what);
+  } else {
+    if (status == NOX_ECONNECT) {
+      /* curl's own wording is long; CURLE_COULDNT_CONNECT says it all. */
+      snprintf(why, sizeof(why), "cannot connect to %s: %s", noxrc_base_url(),
+               e == NULL || e->curl_code == 7 || detail == NULL
+                   ? "connection refused"
+                   : detail);
+      if (detail != NULL)
+        noxrc_verbose("%s", detail);
+    } else if (detail != NULL && e->http_status != 0) {
+      snprintf(why, sizeof(why), "%s: %s (HTTP %ld: %s)", what,
+               nox_strerror(status), e->http_status, detail);
+    } else if (detail != NULL) {
+      snprintf(why, sizeof(why), "%s: %s (%s)", what, nox_strerror(status),
+               detail);
+    } else {
+      snprintf(why, sizeof(why), "%s: %s", what, nox_strerror(status));
+    }
+    if (h != NULL)
+      noxrc_fail("%s — %s", why, h);
+    else
+      noxrc_fail("%s", why);
+  }
+  if (noxrc_g.json) {
+    noxrc_json_t *j = noxrc_json_begin(0);
+
+    if (rc->cmd != NULL && strcmp(rc->cmd, "health") == 0)
+      noxrc_json_bool(j, "healthy", 0);
+
+    noxrc_json_str(j, "error", nox_err_name(status));
+    noxrc_json_str(j, "message",
+                   detail != NULL ? detail : nox_strerror(status));
+    noxrc_json_str(j, "operation", what);
+    if (e != NULL && e->http_status != 0)
+      noxrc_json_int(j, "httpStatus", e->http_status);
+    if (h != NULL)
+      noxrc_json_str(j, "hint", h);
+    noxrc_json_end(j);
+  }
+  return rc->interrupted || status == NOX_ECANCELED ? NOXRC_EXIT_INTERRUPTED
+                                                    : NOXRC_EXIT_FAILED;
+}
+
+int noxrc_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* ---- JSON ------------------------------------------------------------ */
+
+struct noxrc_json_s {
+  yajl_gen g;
+};
+
+static void key(noxrc_json_t *j, const char *k) {
+  yajl_gen_string(j->g, (const unsigned char *)k, strlen(k));
+}
+
+noxrc_json_t *noxrc_json_begin(int ok) {
+  noxrc_json_t *j = malloc(sizeof(*j));
+
+  if (j == NULL || (j->g = yajl_gen_alloc(NULL)) == NULL) {
+    fprintf(stderr, "noxrc: out of memory\n");
+    exit(NOXRC_EXIT_FAILED);
+  }
+  yajl_gen_map_open(j->g);
+  noxrc_json_bool(j, "ok", ok);
+  return j;
+}
+
+void noxrc_json_str(noxrc_json_t *j, const char *k, const char *val) {
+  key(j, k);
+  if (val == NULL)
+    yajl_gen_null(j->g);
+  else
+    noxrc_json_bytes_plain(j, val, strlen(val));
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  size_t len, i;
+  uint32_t cp;
+
+  if (p[0] < 0x80)
+    return 1;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf)
+    len = 2, cp = p[0] & 0x1f;
+  else if (p[0] >= 0xe0 && p[0] <= 0xef)
+    len = 3, cp = p[0] & 0x0f;
+  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+    len = 4, cp = p[0] & 0x07;
+  else
+    return 0;
+  if (n < len)
+    return 0;
+  for (i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return len;
+}
+
+void noxrc_json_bytes_plain(noxrc_json_t *j, const char *buf, size_t len) {
+  static const char repl[] = "\xef\xbf\xbd";
+  const unsigned char *p = (const unsigned char *)buf;
+  char *clean = malloc(len * 3 + 1);
+  size_t i = 0, o = 0;
+
+  if (clean == NULL) {
+    fprintf(stderr, "noxrc: out of memory\n");
+    exit(NOXRC_EXIT_FAILED);
+  }
+  while (i < len) {
+    size_t n = utf8_seq(p + i, len - i);
+
+    if (n == 0) {
+      memcpy(clean + o, repl, 3);
+      o += 3;
+      i++;
+    } else {
+      memcpy(clean + o, p + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  yajl_gen_string(j->g, (const unsigned char *)clean, o);
+  free(clean);
+}
+
+static char *base64(const char *buf, size_t len, size_t *olen) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const unsigned char *p = (const unsigned char *)buf;
+  char *out = malloc((len + 2) / 3 * 4 + 1);
+  size_t i, o = 0;
+
+  if (out == NULL)
+    return NULL;
+  for (i = 0; i + 2 < len; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+    out[o++] = tab[v >> 18];
+    out[o++] = tab[(v >> 12) & 63];
+    out[o++] = tab[(v >> 6) & 63];
+    out[o++] = tab[v & 63];
+  }
+  if (i < len) {
+    uint32_t v = (uint32_t)p[i] << 16;
+
+    if (i + 1 < len)
+      v |= (uint32_t)p[i + 1] << 8;
+    out[o++] = tab[v >> 18];
+    out[o++] = tab[(v >> 12) & 63];
+    out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+    out[o++] = '=';
+  }
+  out[o] = '\0';
+  *olen = o;
+  return out;
+}
+
+void noxrc_json_bytes(noxrc_json_t *j, const char *k, const char *buf,
+                      size_t len) {
+  char b64key[64];
+  size_t n;
+  char *b64 = base64(buf, len, &n);
+
+  if (b64 == NULL) {
+    fprintf(stderr, "noxrc: out of memory\n");
+    exit(NOXRC_EXIT_FAILED);
+  }
+  key(j, k);
+  noxrc_json_bytes_plain(j, buf, len);
+  snprintf(b64key, sizeof(b64key), "%sBase64", k);
+  key(j, b64key);
+  yajl_gen_string(j->g, (const unsigned char *)b64, n);
+  free(b64);
+}
+
+void noxrc_json_int(noxrc_json_t *j, const char *k, long long val) {
+  key(j, k);
+  yajl_gen_integer(j->g, val);
+}
+
+void noxrc_json_bool(noxrc_json_t *j, const char *k, int val) {
+  key(j, k);
+  yajl_gen_bool(j->g, val);
+}
+
+void noxrc_json_null(noxrc_json_t *j, const char *k) {
+  key(j, k);
+  yajl_gen_null(j->g);
+}
+
+void noxrc_json_end(noxrc_json_t *j) {
+  const unsigned char *out;
+  size_t len;
+
+  yajl_gen_map_close(j->g);
+  yajl_gen_get_buf(j->g, &out, &len);
+  fwrite(out, 1, len, stdout);
+  fputc('\n', stdout);
+  fflush(stdout);
+  yajl_gen_free(j->g);
+  free(j);
+}
+
+/* ---- progress -------------------------------------------------------- */
+
+void noxrc_format_bytes(char *buf, size_t cap, double bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  size_t u = 0;
+
+  while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+    bytes /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, cap, "%.0f %s", bytes, units[u]);
+  else
+    snprintf(buf, cap, "%.1f %s", bytes, units[u]);
+}
+
+static int progress_on(void) {
+  return err_tty && !noxrc_g.quiet && !noxrc_g.json;
+}
+
+void noxrc_progress_init(noxrc_progress_t *p, const char *label,
+                         uint64_t total) {
+  memset(p, 0, sizeof(*p));
+  p->label = label;
+  p->total = total;
+  p->start_ns = uv_hrtime();
+}
+
+static void draw(noxrc_progress_t *p, uint64_t now) {
+  double secs = (double)(now - p->start_ns) / 1e9;
+  double rate = secs > 0 ? (double)p->bytes / secs : 0;
+  char done[32], total[32], speed[32], bar[32];
+
+  noxrc_format_bytes(done, sizeof(done), (double)p->bytes);
+  noxrc_format_bytes(speed, sizeof(speed), rate);
+  if (p->total != 0 && p->bytes <= p->total) {
+    size_t fill = (size_t)(20.0 * (double)p->bytes / (double)p->total);
+    double eta = rate > 0 ? (double)(p->total - p->bytes) / rate : 0;
+
+    memset(bar, '#', fill);
+    memset(bar + fill, '.', 20 - fill);
+    bar[20] = '\0';
+    noxrc_format_bytes(total, sizeof(total), (double)p->total);
+    fprintf(stderr, "\r\033[K%s [%s] %s / %s  %s/s  ETA %d:%02d", p->label, bar,
+            done, total, speed, (int)eta / 60, (int)eta % 60);
+  } else {
+    fprintf(stderr, "\r\033[K%s %s  %s/s", p->label, done, speed);
+  }
+  fflush(stderr);
+  p->shown = 1;
+}
+
+void noxrc_progress_update(noxrc_progress_t *p, uint64_t bytes,
+                           uint64_t total) {
+  uint64_t now = uv_hrtime();
+
+  p->bytes = bytes;
+  if (total != 0)
+    p->total = total;
+  if (!progress_on() || now - p->last_ns < 100 * 1000 * 1000)
+    return;
+  p->last_ns = now;
+  draw(p, now);
+}
+
+void noxrc_progress_done(noxrc_progress_t *p) {
+  if (p->shown) {
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+  }
+}
