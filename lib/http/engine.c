@@ -484,6 +484,6 @@ static void http_close(nox_client_t *c) {
 }
 
 const nox__backend_t nox__http_backend = {
-    "http",       http_init,  nox__http_prepare, http_start,
-    http_abort,   http_release, http_close,      nox__http_resume,
+    "http",     http_init,    nox__http_prepare, http_start,
+    http_abort, http_release, http_close,        nox__http_resume,
 };

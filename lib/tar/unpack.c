@@ -513,9 +513,9 @@ int nox__stream_run(nox__stream_t *s, char *msg, size_t msglen) {
     return nox__tar_pack_files_to(s->files, s->nfiles, nox__stream_write,
                                   count_entry, s, msg, msglen);
   case NOX__STREAM_PACK_DIR: {
-    int r = nox__tar_pack_filtered(s->dir, s->include, s->exclude,
-                                   nox__stream_write, count_entry, s, msg,
-                                   msglen);
+    int r =
+        nox__tar_pack_filtered(s->dir, s->include, s->exclude,
+                               nox__stream_write, count_entry, s, msg, msglen);
     /* A missing local directory is an I/O error, not a missing sandbox. */
     return r == NOX_ENOTFOUND ? NOX_EIO : r;
   }
