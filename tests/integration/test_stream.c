@@ -619,6 +619,55 @@ static void test_many_files(void) {
   free(root);
 }
 
+/* ---- a pause longer than the stall timeout is not a stall
+ * --------------------- */
+
+typedef struct {
+  st_xfer_t x;
+  uv_timer_t timer;
+  bool paused;
+  size_t got;
+} long_pause_t;
+
+static void on_long_resume(uv_timer_t *tm) {
+  long_pause_t *p = tm->data;
+  ASSERT_EQ(nox_req_resume(p->x.req), 0);
+}
+
+static int pause_once(nox_req_t *req, const char *buf, size_t len) {
+  long_pause_t *p = nox_req_data(req);
+  (void)buf;
+  if (!p->paused) {
+    p->paused = true;
+    uv_timer_start(&p->timer, on_long_resume, 900, 0);
+    return NOX_PAUSE;
+  }
+  p->got += len;
+  return 0;
+}
+
+static void test_long_pause(void) {
+  ht_t t;
+  ht_begin(&t);
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  o.request_timeout_ms = 300; /* the stall watch */
+  o.max_retries = NOX_RETRIES_NONE;
+  nox_client_t *c = ht_client(&t, "dl300000", &o);
+  long_pause_t p;
+  memset(&p, 0, sizeof(p));
+  st_xfer_init(&p.x, &t);
+  ASSERT_EQ(uv_timer_init(&t.loop, &p.timer), 0);
+  p.timer.data = &p;
+  ASSERT_EQ(nox_download(&p.x.req, c, "s", NULL, pause_once, st_on_done, &p),
+            0);
+  t.pending++;
+  ht_wait(&t);
+  ST_EXPECT(&p.x, 0);
+  ASSERT_EQ(p.got, 300000);
+  uv_close((uv_handle_t *)&p.timer, NULL);
+  ht_end(&t);
+}
+
 static void test_bad_arguments(void) {
   ht_t t;
   ht_begin(&t);
@@ -645,6 +694,7 @@ int main(int argc, char **argv) {
       {"hostile_corpus", test_hostile_corpus},
       {"cancel_mid_transfer", test_cancel_mid_download},
       {"many_files", test_many_files},
+      {"long_pause", test_long_pause},
       {"bad_arguments", test_bad_arguments},
   };
   return HT_RUN(cases);
