@@ -496,8 +496,11 @@ NOX_EXTERN int nox_exec_shell(nox_req_t **out, nox_client_t *client,
 /**
  * Returned by a nox_data_cb or nox_read_cb to pause the transfer until
  * nox_req_resume() is called (backpressure for a slow consumer/producer).
+ * A nox_data_cb that returns it has not taken the bytes: the same bytes are
+ * offered again after the resume. A distinctive value, so that callbacks
+ * returning 1 (or -1) to abort keep aborting.
  */
-#define NOX_PAUSE 1
+#define NOX_PAUSE 0x50415553
 
 /**
  * Resumes a transfer paused by a callback that returned NOX_PAUSE. Call it
@@ -574,6 +577,8 @@ typedef struct nox_upload_options {
 
 /**
  * POST /v1/sandboxes/{id}/files/upload?dest=DEST with a tar.gz body.
+ * Retries: an upload from files, dir or read is retried only when the
+ * connection was refused before the source gave any byte.
  * Immediate errors also include NOX_EARCHIVE (a file could not be packed).
  * Errors given to cb also include NOX_EIO (dir unreadable), NOX_EARCHIVE
  * and NOX_EUSER.
@@ -627,7 +632,8 @@ typedef struct nox_extract_limits {
 
 /**
  * Options of nox_download(). Choose the sink: the on_data argument of
- * nox_download() (raw bytes), extract_dir, or on_entry. Plain tar and
+ * nox_download() (raw bytes), extract_dir, or on_entry (not both of the
+ * last two; either one takes over from on_data, which may then be NULL). Plain tar and
  * gzip tar are both accepted (detected, whatever the content type says).
  *
  * extract_dir is unpacked safely: absolute paths, ".." components, links
@@ -636,7 +642,10 @@ typedef struct nox_extract_limits {
  * archive is unpacked into a temporary directory beside extract_dir and
  * renamed onto it only when the whole download succeeded, so extract_dir
  * must not exist or be an empty directory; on any failure or cancel the
- * temporary directory is removed and extract_dir is left as it was.
+ * temporary directory is removed and extract_dir is left as it was. (After
+ * a cancel or a transport error the worker removes it as it stops, which may
+ * be just after cb ran; it is gone at the latest when the client's close
+ * callback runs.) The temporary directory is ".NAME.noxXXXXXX" beside it.
  */
 typedef struct nox_download_options {
   unsigned version;    /**< NOX_DOWNLOAD_OPTIONS_VERSION */

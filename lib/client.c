@@ -50,6 +50,13 @@ static int apply_defaults(nox_client_options_t *o) {
     o->max_output_bytes = NOX__DEFAULT_MAX_OUTPUT_BYTES;
   if (o->reap_interval_ms == 0)
     o->reap_interval_ms = NOX__DEFAULT_REAP_INTERVAL_MS;
+  if (o->tar_workers == 0)
+    o->tar_workers = NOX__DEFAULT_TAR_WORKERS;
+  /* Below 64 KiB a pipe would pause curl on nearly every chunk. */
+  if (o->stream_buffer_bytes == 0)
+    o->stream_buffer_bytes = NOX__DEFAULT_STREAM_BUFFER_BYTES;
+  else if (o->stream_buffer_bytes < ((size_t)64 << 10))
+    o->stream_buffer_bytes = (size_t)64 << 10;
   return 0;
 }
 

@@ -27,6 +27,8 @@
 #define NOX__DEFAULT_RETRY_MAX_MS 10000u
 #define NOX__DEFAULT_MAX_OUTPUT_BYTES ((size_t)1 << 20)
 #define NOX__DEFAULT_REAP_INTERVAL_MS 10000u
+#define NOX__DEFAULT_TAR_WORKERS 2u
+#define NOX__DEFAULT_STREAM_BUFFER_BYTES ((size_t)1 << 20)
 #define NOX__DEFAULT_TTL_SECONDS 900u
 #define NOX__DEFAULT_EXEC_TIMEOUT_S 30u
 #define NOX__DEFAULT_WORKDIR "/workspace"
@@ -108,6 +110,18 @@ struct nox_req_s {
   bool have_exit_code;
   bool delivered_data; /* download: on_data has seen bytes */
 
+  /* Streaming transfers: sources and sinks (owned copies). */
+  nox_file_t *files;   /* upload: paths and bytes copied */
+  size_t nfiles;
+  char *src_dir;       /* upload: a local directory */
+  char **include, **exclude; /* NULL-terminated, or NULL */
+  nox_read_cb read_cb; /* upload: the caller's bytes */
+  char *extract_dir;   /* download */
+  nox_entry_cb on_entry;
+  nox_extract_limits_t limits;
+  nox_progress_cb progress_cb;
+  nox_transfer_report_t transfer;
+
   /* A timer for retry backoff and wait-ready pauses, made on first use. */
   uv_timer_t *timer;
   void (*timer_cb)(nox_req_t *req);
@@ -155,6 +169,11 @@ typedef struct nox__backend {
    * every one of them has been closed. No request is live any more.
    */
   void (*close)(nox_client_t *c);
+  /*
+   * Optional: resume a transfer a callback paused with NOX_PAUSE. Returns 0,
+   * NOX_EINVAL (not paused) or NOX_EALREADY.
+   */
+  int (*resume)(nox_req_t *req);
 } nox__backend_t;
 
 extern const nox__backend_t nox__http_backend;
@@ -257,6 +276,9 @@ bool nox__utf8_valid(const char *s, size_t len);
 
 /* strdup that returns NULL for NULL. */
 char *nox__strdup(const char *s);
+
+/* Frees a NULL-terminated string vector (NULL is fine). */
+void nox__strv_free(char **v);
 
 /* Packs files into a gzip tar in memory (lib/tar/pack.c). */
 int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,

@@ -10,12 +10,22 @@
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void free_strv(char **v) {
+void nox__strv_free(char **v) {
   if (v == NULL)
     return;
   for (char **p = v; *p; p++)
     free(*p);
   free(v);
+}
+
+#define free_strv nox__strv_free
+
+static void free_files(nox_file_t *files, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free((char *)files[i].path);
+    free((void *)files[i].data);
+  }
+  free(files);
 }
 
 static void req_free_fields(nox_req_t *req) {
@@ -29,6 +39,11 @@ static void req_free_fields(nox_req_t *req) {
   free(req->storage_limit);
   free(req->path);
   nox__buf_reset(&req->body);
+  free_files(req->files, req->nfiles);
+  free(req->src_dir);
+  free_strv(req->include);
+  free_strv(req->exclude);
+  free(req->extract_dir);
   nox__buf_reset(&req->out);
   nox__buf_reset(&req->errbuf);
   nox__buf_reset(&req->pod_name);
@@ -414,13 +429,37 @@ static int check_member_path(const char *p) {
   return 0;
 }
 
+static int copy_files(nox_req_t *req, const nox_file_t *files, size_t n) {
+  req->files = calloc(n, sizeof(*req->files));
+  if (req->files == NULL)
+    return NOX_ENOMEM;
+  req->nfiles = n;
+  for (size_t i = 0; i < n; i++) {
+    nox_file_t *f = &req->files[i];
+    f->mode = files[i].mode;
+    f->len = files[i].len;
+    f->path = strdup(files[i].path);
+    /* One spare byte so an empty file still has a buffer. */
+    f->data = malloc(files[i].len + 1);
+    if (f->path == NULL || f->data == NULL)
+      return NOX_ENOMEM;
+    if (files[i].len > 0)
+      memcpy((void *)f->data, files[i].data, files[i].len);
+  }
+  return 0;
+}
+
 int nox_upload(nox_req_t **out, nox_client_t *c, const char *session_id,
                const nox_upload_options_t *opts, nox_req_cb cb, void *data) {
   if (opts == NULL || opts->version != NOX_UPLOAD_OPTIONS_VERSION)
     return NOX_EINVAL;
   bool have_files = opts->nfiles > 0;
   bool have_archive = opts->archive != NULL && opts->archive_len > 0;
-  if (have_files == have_archive || (have_files && opts->files == NULL))
+  bool have_dir = opts->dir != NULL;
+  bool have_read = opts->read != NULL;
+  if (have_files + have_archive + have_dir + have_read != 1 ||
+      (have_files && opts->files == NULL) ||
+      (have_dir && opts->dir[0] == '\0'))
     return NOX_EINVAL;
   for (size_t i = 0; have_files && i < opts->nfiles; i++) {
     if (check_member_path(opts->files[i].path) != 0 ||
@@ -433,14 +472,19 @@ int nox_upload(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (err != 0)
     return err;
   req->cb.done = cb;
+  req->read_cb = opts->read;
+  req->progress_cb = opts->progress;
   err = dup_opt(&req->path, opts->dest ? opts->dest : NOX__DEFAULT_WORKDIR);
   if (err == 0 && have_archive)
     err = nox__buf_append(&req->body, opts->archive, opts->archive_len);
-  if (err == 0 && have_files) {
-    char msg[sizeof(req->err.message)];
-    err = nox__tar_pack_files(&req->body, opts->files, opts->nfiles, msg,
-                              sizeof(msg));
-  }
+  if (err == 0 && have_files)
+    err = copy_files(req, opts->files, opts->nfiles);
+  if (err == 0 && have_dir)
+    err = dup_opt(&req->src_dir, opts->dir);
+  if (err == 0 && have_dir && opts->include != NULL)
+    err = dup_strv(&req->include, opts->include, NULL);
+  if (err == 0 && have_dir && opts->exclude != NULL)
+    err = dup_strv(&req->exclude, opts->exclude, NULL);
   if (err != 0) {
     req_discard(req);
     return err;
@@ -454,7 +498,12 @@ int nox_download(nox_req_t **out, nox_client_t *c, const char *session_id,
   static const nox_download_options_t defaults = NOX_DOWNLOAD_OPTIONS_INIT;
   if (opts == NULL)
     opts = &defaults;
-  if (opts->version != NOX_DOWNLOAD_OPTIONS_VERSION || on_data == NULL)
+  bool have_dir = opts->extract_dir != NULL;
+  bool have_entry = opts->on_entry != NULL;
+  if (opts->version != NOX_DOWNLOAD_OPTIONS_VERSION ||
+      (on_data == NULL && !have_dir && !have_entry) ||
+      (have_dir && have_entry) ||
+      (have_dir && opts->extract_dir[0] == '\0'))
     return NOX_EINVAL;
   nox_req_t *req;
   int err =
@@ -463,11 +512,33 @@ int nox_download(nox_req_t **out, nox_client_t *c, const char *session_id,
     return err;
   req->cb.done = cb;
   req->on_data = on_data;
-  if (dup_opt(&req->path, opts->src ? opts->src : NOX__DEFAULT_WORKDIR) != 0) {
+  req->on_entry = opts->on_entry;
+  req->limits = opts->limits;
+  req->progress_cb = opts->progress;
+  err = dup_opt(&req->path, opts->src ? opts->src : NOX__DEFAULT_WORKDIR);
+  if (err == 0 && have_dir)
+    err = dup_opt(&req->extract_dir, opts->extract_dir);
+  if (err != 0) {
     req_discard(req);
-    return NOX_ENOMEM;
+    return err;
   }
   return req_submit(req, out);
+}
+
+int nox_req_resume(nox_req_t *req) {
+  if (req == NULL || (req->op != NOX__OP_UPLOAD && req->op != NOX__OP_DOWNLOAD))
+    return NOX_EINVAL;
+  if (req->state == NOX__REQ_DONE || req->canceled)
+    return NOX_EALREADY;
+  if (req->state != NOX__REQ_RUNNING || req->client->backend->resume == NULL)
+    return NOX_EINVAL;
+  return req->client->backend->resume(req);
+}
+
+const nox_transfer_report_t *nox_req_transfer(const nox_req_t *req) {
+  if (req == NULL || (req->op != NOX__OP_UPLOAD && req->op != NOX__OP_DOWNLOAD))
+    return NULL;
+  return &req->transfer;
 }
 
 int nox_wait_ready(nox_req_t **out, nox_client_t *c, const char *session_id,

@@ -35,6 +35,8 @@ static void maybe_closed(nox__http_t *h) {
     nox_client_t *c = h->client;
     free(h->socks_by_fd);
     free(h->pool);
+    /* Every stream was released (aborted): the workers end promptly. */
+    nox__pool_free(h->tar_pool);
     free(h);
     c->backend_data = NULL;
     nox__client_backend_closed(c);
@@ -228,6 +230,11 @@ static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
     x->http_status = code;
   easy_put(h, x);
   x->state = NOX__XFER_IDLE;
+  x->paused = x->user_paused = false;
+  if (x->resume_queued) {
+    nox__list_remove(&x->rnode);
+    x->resume_queued = false;
+  }
   int status = nox__http_finish_status(x, rc);
   uint64_t delay;
   /* While a close waits for the registry's deletes, those still retry. */
@@ -239,8 +246,39 @@ static void finish(nox__http_t *h, nox__xfer_t *x, CURLcode rc) {
       return;
     status = NOX_ENOMEM;
   }
+  if (nox__http_stream_finish(x, status))
+    return; /* the worker still unpacks; its wake-up completes the request */
+  nox__http_complete(x, status);
+}
+
+void nox__http_complete(nox__xfer_t *x, int status) {
+  nox_req_t *req = x->req;
+  if (req->op == NOX__OP_UPLOAD || req->op == NOX__OP_DOWNLOAD) {
+    req->transfer.bytes = x->xbytes;
+    if (x->stream != NULL) {
+      int wstatus;
+      char msg[sizeof(req->err.message)];
+      nox__stream_snapshot(x->stream, &req->transfer, &wstatus, msg,
+                           sizeof(msg));
+      if (status == 0 && wstatus != 0) {
+        status = wstatus;
+        nox__req_set_message(req, "%s", msg);
+      }
+    }
+    nox__http_stream_progress(x, true);
+  }
   nox__req_complete(req, status);
 }
+
+void nox__http_fail(nox__xfer_t *x, int status) {
+  if (x->state != NOX__XFER_ACTIVE)
+    return;
+  x->fail = status;
+  finish(x->http, x, CURLE_ABORTED_BY_CALLBACK);
+  pump(x->http);
+}
+
+void nox__http_check_done(nox__http_t *h) { check_done(h); }
 
 /*
  * Uploads and downloads have no overall deadline; they fail when no byte has
@@ -266,7 +304,10 @@ static void on_stall_check(nox_req_t *req) {
     return;
   curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
   curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
-  if (up + down != x->progress) {
+  if (x->paused) {
+    /* Waiting on our own side (a worker, or the caller's NOX_PAUSE). */
+    x->progress_at = now;
+  } else if (up + down != x->progress) {
     x->progress = up + down;
     x->progress_at = now;
   } else if (now - x->progress_at >= h->client->opts.request_timeout_ms) {
@@ -357,8 +398,12 @@ static int http_init(nox_client_t *c) {
   /* Keep every allowed connection alive in the cache for reuse. */
   curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)o->max_connections);
   curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  h->tar_pool = NULL;
+  nox__list_init(&h->resume_q);
   uv_timer_init(c->loop, &h->timer);
   h->timer.data = h;
+  uv_timer_init(c->loop, &h->resume_timer);
+  h->resume_timer.data = h;
   c->backend_data = h;
   return 0;
 }
@@ -386,11 +431,25 @@ static void http_abort(nox_req_t *req) {
     break;
   }
   x->state = NOX__XFER_IDLE;
+  x->draining = false;
+  if (x->resume_queued) {
+    nox__list_remove(&x->rnode);
+    x->resume_queued = false;
+  }
+  if (x->stream != NULL) {
+    nox__stream_abort(x->stream);
+    req->transfer.bytes = x->xbytes;
+    nox__stream_snapshot(x->stream, &req->transfer, NULL, NULL, 0);
+  }
 }
 
 static void http_release(nox_req_t *req) {
   nox__xfer_t *x = req->backend_data;
   req->backend_data = NULL;
+  if (x->resume_queued)
+    nox__list_remove(&x->rnode);
+  if (x->stream != NULL)
+    nox__stream_release(x->stream);
   if (x->state == NOX__XFER_WAITING)
     nox__list_remove(&x->wnode);
   if (x->easy != NULL)
@@ -417,13 +476,14 @@ static void http_close(nox_client_t *c) {
   h->npool = 0;
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
-  h->pending_closes++;
+  h->pending_closes += 2;
   uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&h->resume_timer, on_timer_closed);
   h->pending_closes--;
   maybe_closed(h);
 }
 
 const nox__backend_t nox__http_backend = {
-    "http", http_init, nox__http_prepare, http_start, http_abort, http_release,
-    http_close,
+    "http",     http_init,    nox__http_prepare, http_start,
+    http_abort, http_release, http_close,        nox__http_resume,
 };

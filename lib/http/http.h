@@ -16,6 +16,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "../internal.h"
+#include "../tar/stream.h"
 
 /* Error bodies are kept up to this size for their message. */
 #define NOX__HTTP_MAX_ERROR_BODY 16384
@@ -73,6 +74,18 @@ typedef struct nox__xfer {
   int fail;           /* an error decided inside a curl callback */
   long retry_after_ms; /* -1: none */
   char curl_err[CURL_ERROR_SIZE];
+
+  /* Streaming (uploads and downloads; stream.c). */
+  nox__stream_t *stream; /* the pack/unpack job, from the first byte on */
+  bool paused;      /* curl is paused (backpressure or NOX_PAUSE) */
+  bool user_paused; /* by a callback's NOX_PAUSE: only resume() unpauses */
+  bool resume_queued;
+  bool read_started; /* upload: the source was asked for bytes */
+  bool draining;    /* the body ended well; waiting for the worker */
+  nox__list_t rnode; /* http->resume_q */
+  uint64_t xbytes;  /* archive bytes moved */
+  uint64_t total;   /* Content-Length of a download, 0 if unknown */
+  uint64_t progress_ms; /* uv_now() of the last progress report */
 } nox__xfer_t;
 
 struct nox__http {
@@ -88,6 +101,9 @@ struct nox__http {
   size_t npool;
   unsigned pending_closes;
   bool closing;
+  nox__pool_t *tar_pool; /* tar workers, made with the first stream */
+  uv_timer_t resume_timer; /* runs nox_req_resume() outside curl callbacks */
+  nox__list_t resume_q;
 };
 
 /* request.c */
@@ -116,6 +132,21 @@ long nox__http_parse_retry_after(const char *value);
 
 /* engine.c */
 void nox__http_enqueue(nox__xfer_t *x);
+/* Reads finished transfers and feeds the admission queue. */
+void nox__http_check_done(nox__http_t *h);
+/* Ends an active transfer with status (no retry once bytes moved). */
+void nox__http_fail(nox__xfer_t *x, int status);
+/* Completes a request, filling its transfer report first. */
+void nox__http_complete(nox__xfer_t *x, int status);
+
+/* stream.c */
+size_t nox__http_stream_write(nox__xfer_t *x, char *buf, size_t len);
+size_t nox__http_on_read(char *buf, size_t size, size_t n, void *ud);
+/* The body ended with status: decides whether to wait for the worker. */
+bool nox__http_stream_finish(nox__xfer_t *x, int status);
+void nox__http_stream_progress(nox__xfer_t *x, bool final);
+int nox__http_resume(nox_req_t *req);
+void nox__http_on_resume_timer(uv_timer_t *t);
 curl_socket_t nox__http_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address);
 int nox__http_close_socket(void *clientp, curl_socket_t fd);

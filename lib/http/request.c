@@ -305,6 +305,12 @@ int nox__http_setup_easy(nox__xfer_t *x) {
     SETOPT(CURLOPT_HTTPGET, 1L);
   } else if (strcmp(x->method, "DELETE") == 0) {
     SETOPT(CURLOPT_CUSTOMREQUEST, "DELETE");
+  } else if (req->op == NOX__OP_UPLOAD && req->body.len == 0) {
+    /* A streamed source: chunked, pulled as curl sends (stream.c). */
+    SETOPT(CURLOPT_POST, 1L);
+    SETOPT(CURLOPT_READFUNCTION, nox__http_on_read);
+    SETOPT(CURLOPT_READDATA, x);
+    SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
   } else {
     const nox__buf_t *body = req->op == NOX__OP_UPLOAD ? &req->body : &x->json;
     SETOPT(CURLOPT_POST, 1L);

@@ -17,6 +17,8 @@ void nox__http_reset_attempt(nox__xfer_t *x) {
   x->body_bytes = 0;
   x->fail = 0;
   x->retry_after_ms = -1;
+  x->xbytes = 0;
+  x->total = 0;
   x->curl_err[0] = '\0';
   nox__buf_reset(&x->errbody);
   nox__json_free(&x->js);
@@ -76,15 +78,9 @@ size_t nox__http_on_write(char *buf, size_t size, size_t n, void *ud) {
     return len;
   }
 
+  if (req->op == NOX__OP_DOWNLOAD)
+    return nox__http_stream_write(x, buf, len);
   x->body_bytes += len;
-  if (req->op == NOX__OP_DOWNLOAD) {
-    req->delivered_data = true;
-    if (req->on_data(req, buf, len) != 0) {
-      nox__req_set_message(req, "the data callback stopped the download");
-      return fail_write(x, NOX_EUSER);
-    }
-    return len;
-  }
   if (x->body_bytes > req->client->opts.max_body_bytes) {
     nox__req_set_message(req, "response body exceeds max_body_bytes (%zu)",
                          req->client->opts.max_body_bytes);

@@ -44,6 +44,9 @@ bool nox__http_should_retry(nox__xfer_t *x, int status, uint64_t *delay_ms) {
     return false;
   if (req->op == NOX__OP_DOWNLOAD && req->delivered_data)
     return false;
+  /* A streamed upload source cannot be rewound once it gave bytes. */
+  if (req->op == NOX__OP_UPLOAD && x->read_started)
+    return false;
 
   bool retry;
   if (status == NOX_ECONNECT) {

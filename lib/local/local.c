@@ -175,6 +175,8 @@ static int open_root(nox__local_t *l, const char *url) {
 }
 
 static void local_free(nox__local_t *l) {
+  /* Every transfer was released (its stream aborted): joins are short. */
+  nox__pool_free(l->tar_pool);
   free(l->root);
   nox__local_isolation_free(l);
   free(l);
@@ -210,11 +212,23 @@ static void detach(nox_req_t *req) {
 
   if (kind == NULL)
     return;
+  if (*kind == NOX__LOCAL_XFER) {
+    nox__local_xfer_abort((nox__local_xfer_t *)kind);
+    return;
+  }
   req->backend_data = NULL;
   if (*kind == NOX__LOCAL_JOB)
     ((nox__local_job_t *)kind)->req = NULL;
   else
     nox__local_exec_abort(kind);
+}
+
+static void release(nox_req_t *req) {
+  nox__local_kind_t *kind = req->backend_data;
+  if (kind != NULL && *kind == NOX__LOCAL_XFER)
+    nox__local_xfer_free((nox__local_xfer_t *)kind);
+  else
+    detach(req);
 }
 
 static void local_close(nox_client_t *c) {
@@ -240,6 +254,7 @@ const nox__backend_t nox__local_backend = {
     .init = local_init,
     .start = local_start,
     .abort = detach,
-    .release = detach,
+    .release = release,
     .close = local_close,
+    .resume = nox__local_xfer_resume,
 };

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "tar/stream.h"
 
 #define NOX__LOCAL_WORKSPACE "/workspace"
 #define NOX__LOCAL_MSG 256
@@ -38,10 +39,16 @@ struct nox__local {
   nox__list_t execs; /* running commands (nox__local_exec_t.node) */
   unsigned pending;  /* jobs, exec states and handles still to finish */
   bool closing;
+  nox__pool_t *tar_pool; /* transfers' workers, made with the first one */
 };
 
 /* What req->backend_data points at: both kinds start with this tag. */
-typedef enum { NOX__LOCAL_JOB, NOX__LOCAL_EXEC } nox__local_kind_t;
+typedef enum {
+  NOX__LOCAL_JOB,
+  NOX__LOCAL_EXEC,
+  NOX__LOCAL_XFER
+} nox__local_kind_t;
+typedef struct nox__local_xfer nox__local_xfer_t;
 
 /* A sandbox's metadata file. */
 typedef struct {
@@ -91,6 +98,12 @@ struct nox__local_job {
   char **reaped;      /* reaper: directory names removed */
   uint64_t reaped_ns; /* reaper: uv_hrtime() when they were removed */
 };
+
+/* xfer.c: streaming transfers once the job resolved the paths */
+void nox__local_xfer_start(nox__local_job_t *job);
+int nox__local_xfer_resume(nox_req_t *req);
+void nox__local_xfer_abort(nox__local_xfer_t *x);
+void nox__local_xfer_free(nox__local_xfer_t *x);
 
 /* local.c */
 nox__local_job_t *nox__local_job_new(nox__local_t *l, nox_req_t *req);

@@ -11,7 +11,6 @@
 #include "local/local.h"
 #include "tar/tar.h"
 
-#define DOWNLOAD_CHUNK ((size_t)64 * 1024)
 
 static void finish_job(nox__local_job_t *job) {
   if (job->status != 0 && job->msg[0] != '\0')
@@ -60,15 +59,14 @@ static void upload_run(nox__local_job_t *job) {
         nox__local_map_path(job->workspace, job->path, NOX__PATH_MKDIR,
                             &job->hostdir, &inner, job->msg, sizeof(job->msg));
   free(inner);
-  if (job->status == 0)
-    job->status =
-        nox__tar_extract_mem(job->body.data, job->body.len, job->hostdir, NULL,
-                             job->msg, sizeof(job->msg));
-  nox__buf_reset(&job->body);
 }
 
-static int data_sink(void *data, const void *buf, size_t len) {
-  return nox__buf_append(data, buf, len);
+/* The paths are resolved: the transfer streams on the tar workers. */
+static void xfer_done(nox__local_job_t *job) {
+  if (job->status != 0)
+    finish_job(job);
+  else
+    nox__local_xfer_start(job);
 }
 
 static void download_run(nox__local_job_t *job) {
@@ -80,28 +78,6 @@ static void download_run(nox__local_job_t *job) {
         nox__local_map_path(job->workspace, job->path, NOX__PATH_EXISTS,
                             &job->hostdir, &inner, job->msg, sizeof(job->msg));
   free(inner);
-  if (job->status == 0)
-    job->status = nox__tar_pack_path(job->hostdir, data_sink, &job->data,
-                                     job->msg, sizeof(job->msg));
-}
-
-static void download_done(nox__local_job_t *job) {
-  nox_req_t *req = job->req;
-  nox_client_t *c = req->client;
-  size_t off, n;
-
-  for (off = 0; job->status == 0 && off < job->data.len; off += n) {
-    n = job->data.len - off < DOWNLOAD_CHUNK ? job->data.len - off
-                                             : DOWNLOAD_CHUNK;
-    req->delivered_data = true;
-    if (req->on_data(req, job->data.data + off, n) != 0) {
-      nox__req_set_message(req, "the data callback stopped the download");
-      job->status = NOX_EUSER;
-    } else if (req->canceled || c->closing || req->state != NOX__REQ_RUNNING) {
-      return; /* the core completes it (canceled or closing) */
-    }
-  }
-  finish_job(job);
 }
 
 /* ---- exec --------------------------------------------------------------- */
@@ -178,12 +154,11 @@ void nox__local_start_op(nox__local_t *l, nox_req_t *req) {
     break;
   case NOX__OP_UPLOAD:
     job->run = upload_run;
-    job->body = req->body; /* moved: the archive is not copied */
-    memset(&req->body, 0, sizeof(req->body));
+    job->done = xfer_done;
     break;
   case NOX__OP_DOWNLOAD:
     job->run = download_run;
-    job->done = download_done;
+    job->done = xfer_done;
     break;
   case NOX__OP_EXEC:
     if (l->warn_unisolated) {

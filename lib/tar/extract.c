@@ -26,15 +26,6 @@
   (ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |                    \
    ARCHIVE_EXTRACT_SECURE_SYMLINKS)
 
-typedef struct {
-  const char *dir;
-  size_t dirlen;
-  char *path; /* scratch: DIR "/" NAME */
-  size_t pathcap;
-  char *errmsg;
-  size_t errlen;
-} extract_t;
-
 /*
  * Normalises a member name in place: drops "." and empty components (so
  * "./a//b/" is "a/b"). Returns 0, or -1 when the name is absolute or has a
@@ -97,7 +88,7 @@ static int symlink_target_ok(const char *name, const char *target) {
 }
 
 /* Points x->path at DIR "/" name. Returns 0 or NOX_ENOMEM. */
-static int join(extract_t *x, const char *name) {
+static int join(nox__tar_dest_t *x, const char *name) {
   size_t need = x->dirlen + 1 + strlen(name) + 1;
   char *p;
 
@@ -118,7 +109,7 @@ static int join(extract_t *x, const char *name) {
  * Checks one member and renames it (and a hardlink's target) under DIR.
  * Returns 0, 1 to skip the member (it names DIR itself), or a NOX_E* code.
  */
-static int prepare_entry(extract_t *x, struct archive_entry *e) {
+int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e) {
   const char *orig = archive_entry_pathname(e);
   const char *link = archive_entry_hardlink(e);
   char *name = NULL, *target = NULL;
@@ -201,7 +192,7 @@ done:
   return r;
 }
 
-static int copy_data(extract_t *x, struct archive *in, struct archive *out,
+static int copy_data(nox__tar_dest_t *x, struct archive *in, struct archive *out,
                      const char *name, uint64_t *total, uint64_t max_bytes) {
   const void *buf;
   size_t len;
@@ -238,7 +229,7 @@ int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
   uint64_t max_entries = NOX__TAR_DEFAULT_MAX_ENTRIES;
   uint64_t max_bytes = NOX__TAR_DEFAULT_MAX_BYTES;
   uint64_t nentries = 0, total = 0;
-  extract_t x = {dir, strlen(dir), NULL, 0, errmsg, errlen};
+  nox__tar_dest_t x = {dir, strlen(dir), NULL, 0, errmsg, errlen};
   struct archive *in = archive_read_new();
   struct archive *out = archive_write_disk_new();
   struct archive_entry *e;
@@ -294,7 +285,7 @@ int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
       r = NOX_ENOMEM;
       goto done;
     }
-    r = prepare_entry(&x, e);
+    r = nox__tar_prepare_entry(&x, e);
     if (r == 1)
       continue;
     if (r != 0)

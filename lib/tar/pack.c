@@ -101,9 +101,6 @@ void nox__tar_writer_free(nox__tar_writer_t *w) {
 
 int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
                         char *errmsg, size_t errlen) {
-  nox__tar_writer_t w;
-  struct archive_entry *e = NULL;
-  time_t now = time(NULL);
   size_t i;
   int r;
 
@@ -118,8 +115,22 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
       return NOX_EINVAL;
     }
   }
+  r = nox__tar_pack_files_to(files, n, buf_sink, NULL, out, errmsg, errlen);
+  if (r != 0)
+    nox__buf_reset(out);
+  return r;
+}
 
-  r = nox__tar_writer_open(&w, buf_sink, out);
+int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
+                           nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
+                           void *data, char *errmsg, size_t errlen) {
+  nox__tar_writer_t w;
+  struct archive_entry *e = NULL;
+  time_t now = time(NULL);
+  size_t i;
+  int r;
+
+  r = nox__tar_writer_open(&w, cb, data);
   if (r != 0) {
     nox__tar_set_error(errmsg, errlen, "cannot start a tar.gz writer");
     return r;
@@ -136,7 +147,7 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
     archive_entry_set_perm(e, files[i].mode ? (files[i].mode & 07777) : 0644);
     archive_entry_set_size(e, (la_int64_t)files[i].len);
     archive_entry_set_mtime(e, now, 0);
-    if (archive_write_header(w.a, e) != ARCHIVE_OK ||
+    if (archive_write_header(w.a, e) < ARCHIVE_WARN ||
         (files[i].len > 0 &&
          archive_write_data(w.a, files[i].data, files[i].len) !=
              (la_ssize_t)files[i].len)) {
@@ -145,6 +156,8 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
       r = nox__tar_writer_error(&w);
       goto done;
     }
+    if (entry_cb != NULL)
+      entry_cb(data);
   }
   r = nox__tar_writer_close(&w);
   if (r != 0)
@@ -154,7 +167,5 @@ int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
 done:
   archive_entry_free(e);
   nox__tar_writer_free(&w);
-  if (r != 0)
-    nox__buf_reset(out);
   return r;
 }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,24 @@ typedef struct {
   char *chunk;
   char *errmsg;
   size_t errlen;
+  char *const *include, *const *exclude;
+  void (*entry_cb)(void *data);
+  void *data;
 } pack_t;
+
+static int matches(char *const *pats, const char *name) {
+  for (; *pats != NULL; pats++)
+    if (fnmatch(*pats, name, 0) == 0)
+      return 1;
+  return 0;
+}
+
+/* Is the member wanted? Directories are walked whether or not they are. */
+static int wanted(const pack_t *p, const char *name) {
+  if (p->include != NULL && !matches(p->include, name))
+    return 0;
+  return p->exclude == NULL || !matches(p->exclude, name);
+}
 
 static int cmp_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -134,7 +152,7 @@ static int pack_one(pack_t *p, int root) {
       return NOX_EIO;
     }
   }
-  if (!is_top_dir) {
+  if (!is_top_dir && wanted(p, name)) {
     archive_entry_clear(p->e);
     archive_entry_copy_pathname(p->e, name);
     archive_entry_copy_sourcepath(p->e, p->host.data);
@@ -150,17 +168,25 @@ static int pack_one(pack_t *p, int root) {
     archive_entry_set_gid(p->e, 0);
     archive_entry_copy_uname(p->e, NULL);
     archive_entry_copy_gname(p->e, NULL);
-    if (archive_write_header(p->w.a, p->e) != ARCHIVE_OK) {
+    /*
+     * ARCHIVE_WARN: a name that is not text in the locale's charset; the
+     * pax writer then stores its bytes as they are (hdrcharset=BINARY).
+     */
+    if (archive_write_header(p->w.a, p->e) < ARCHIVE_WARN) {
       nox__tar_set_error(p->errmsg, p->errlen, "cannot pack \"%s\": %s", name,
                          archive_error_string(p->w.a));
       r = nox__tar_writer_error(&p->w);
       goto done;
     }
+    if (p->entry_cb != NULL)
+      p->entry_cb(p->data);
+    if (S_ISREG(st.st_mode)) {
+      r = write_file_data(p, fd);
+      goto done;
+    }
   }
   r = 0;
-  if (S_ISREG(st.st_mode)) {
-    r = write_file_data(p, fd);
-  } else if (S_ISDIR(st.st_mode)) {
+  if (S_ISDIR(st.st_mode)) {
     r = list_dir(p, fd, &names, &n);
     fd = -1; /* owned by the DIR now */
     len = p->host.len;
@@ -188,6 +214,14 @@ done:
 
 int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
                        char *errmsg, size_t errlen) {
+  return nox__tar_pack_filtered(path, NULL, NULL, cb, NULL, data, errmsg,
+                                errlen);
+}
+
+int nox__tar_pack_filtered(const char *path, char *const *include,
+                           char *const *exclude, nox__tar_chunk_cb cb,
+                           void (*entry_cb)(void *data), void *data,
+                           char *errmsg, size_t errlen) {
   pack_t p;
   struct stat st;
   const char *slash;
@@ -197,6 +231,10 @@ int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
   memset(&p, 0, sizeof(p));
   p.errmsg = errmsg;
   p.errlen = errlen;
+  p.include = include;
+  p.exclude = exclude;
+  p.entry_cb = entry_cb;
+  p.data = data;
   while (len > 1 && path[len - 1] == '/')
     len--;
   if (nox__buf_append(&p.host, path, len) != 0)

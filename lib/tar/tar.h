@@ -1,7 +1,7 @@
 /*
  * The tar module: packing and safe extraction with libarchive. Everything
- * here runs off the loop thread (a work queue) or on small in-memory data;
- * the streaming issue grows these into bounded sources and sinks.
+ * here runs on a transfer's worker thread (stream.h, unpack.c) or on small
+ * in-memory data (nox__tar_extract_mem, kept for its unit tests).
  */
 #ifndef NOX_TAR_H
 #define NOX_TAR_H
@@ -12,6 +12,7 @@
 #include "internal.h"
 
 struct archive;
+struct archive_entry;
 
 /*
  * Receives archive bytes as they are produced. Returns 0 to go on, or a
@@ -82,5 +83,39 @@ int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
 int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
                          const nox__tar_limits_t *limits, char *errmsg,
                          size_t errlen);
+
+/* Where members go: DIR (a real path) and a scratch "DIR/NAME" buffer. */
+typedef struct {
+  const char *dir;
+  size_t dirlen;
+  char *path;
+  size_t pathcap;
+  char *errmsg;
+  size_t errlen;
+} nox__tar_dest_t;
+
+/*
+ * Checks one member against the extraction policy and renames it (and a
+ * hardlink's target) under DIR. Returns 0, 1 to skip it (it names DIR
+ * itself), NOX_EARCHIVE when the policy refuses it (errmsg says why) or
+ * NOX_ENOMEM.
+ */
+int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e);
+
+/*
+ * Packs path like nox__tar_pack_path, keeping only members whose name
+ * matches an include pattern (all when include is NULL) and no exclude
+ * pattern (fnmatch, NULL-terminated lists). Directories are walked either
+ * way. entry_cb (may be NULL) is called once per packed member.
+ */
+int nox__tar_pack_filtered(const char *path, char *const *include,
+                           char *const *exclude, nox__tar_chunk_cb cb,
+                           void (*entry_cb)(void *data), void *data,
+                           char *errmsg, size_t errlen);
+
+/* Packs in-memory files as a tar.gz into cb (a streaming upload). */
+int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
+                           nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
+                           void *data, char *errmsg, size_t errlen);
 
 #endif /* NOX_TAR_H */

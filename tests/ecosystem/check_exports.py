@@ -14,7 +14,7 @@ import sys
 # Declared in include/noxrunner.h ahead of their implementation (the
 # streaming transfers). Tolerated as missing until it lands; delete the
 # names once they are exported.
-PENDING = {"nox_req_resume", "nox_req_transfer"}
+PENDING = set()
 
 # Symbols the compiler adds to instrumented builds (ASan's ODR indicators).
 INSTRUMENTATION = ("__odr_asan", "__asan", "__ubsan", "__sanitizer")

@@ -30,7 +30,8 @@ CONTROL_PATHS = ("/_log", "/_reset", "/_stats")
 
 # Tokens without a number.
 FLAGS = {"text", "badjson", "wrongtype", "empty", "truncate", "reset",
-         "resetnow", "hang", "escapes", "nul", "unknown", "close", "lost"}
+         "resetnow", "hang", "escapes", "nul", "unknown", "close", "lost",
+         "files"}
 # Tokens of the form NAME<digits>.
 NUMBERED = re.compile(r"(ra|trickle|delay|chunk|huge|dl)(\d+)")
 STATUS = re.compile(r"s(\d{3})x(\d+|\*)")
@@ -336,6 +337,7 @@ class Faultd:
             spec = unquote(spec_raw)
             rest = slash + tail if slash else "/"
         path = unquote(rest)
+        keep_body = "files" not in spec.split(",")
         self.log.append({
             "conn": conn.id,
             "method": req.method,
@@ -343,7 +345,7 @@ class Faultd:
             "path": path,
             "query": dict(parse_qsl(raw_query, keep_blank_values=True)),
             "headers": req.headers,
-            "body": req.body.decode("latin-1"),
+            "body": req.body.decode("latin-1") if keep_body else "",
             "body_len": len(req.body),
             "spec": spec,
             "time": round(time.monotonic() - self.t0, 6),
@@ -447,6 +449,19 @@ class Faultd:
             return 200, "application/json", b"{}"
         if op == "exec":
             return self.exec_answer(req, f)
+        if op == "upload" and f.has("files"):
+            query = dict(parse_qsl(req.target.partition("?")[2]))
+            with open(query.get("dest", ""), "wb") as out:
+                out.write(req.body)
+            return 200, "application/json", b'{"ok":true}'
+        if op == "download" and f.has("files"):
+            query = dict(parse_qsl(req.target.partition("?")[2]))
+            try:
+                with open(query.get("src", ""), "rb") as src:
+                    return 200, "application/x-tar", src.read()
+            except OSError:
+                return 404, "application/json", json_bytes(
+                    {"error": "no such file"})
         if op == "upload":
             return 200, "application/json", b'{"ok":true}'
         if op == "download":

@@ -18,6 +18,8 @@
 #define NOXD_DEFAULT_MAX_BODY ((size_t)64 << 20)
 /* Most of a declared request body allocated before it arrives. */
 #define NOXD_BODY_PREALLOC ((long long)1 << 20)
+/* Bytes of a download buffered between the sandbox and the client. */
+#define NOXD_STREAM_BUF ((size_t)1 << 20)
 /* How long a shutdown waits for answers to reach their clients. */
 #define NOXD_DRAIN_MS 5000u
 /* Idle keep-alive connections are closed after this many seconds. */
@@ -83,9 +85,20 @@ typedef struct noxd_conn {
   char *body; /* NUL-terminated */
   size_t body_len, body_cap;
 
-  char *dl; /* download bytes, handed to MHD */
-  size_t dl_len, dl_cap;
-  bool dl_too_big;
+  /* A streamed download: bytes between the nox request and MHD's reader. */
+  nox_req_t *req; /* the download in flight, NULL when none */
+  char *dl;
+  size_t dl_off, dl_len, dl_cap;
+  bool dl_started; /* the 200 and its reader are queued */
+  bool dl_paused;  /* the nox download waits for room (NOX_PAUSE) */
+  bool dl_done;
+  int dl_status;
+  bool dead; /* MHD ended the request; freed when the transfer ends */
+  /* A streamed upload reuses the buffer above for the body in flight. */
+  bool ul_started;   /* the nox upload was started (first body bytes) */
+  bool ul_paused;    /* its read callback waits for bytes (NOX_PAUSE) */
+  bool ul_eof;       /* MHD delivered the whole body */
+  bool ul_wait_room; /* the connection is suspended until there is room */
 
   struct MHD_Response *resp; /* answer ready to queue */
   unsigned resp_status;
@@ -94,7 +107,16 @@ typedef struct noxd_conn {
   bool suspended;
 } noxd_conn_t;
 
+/* routes.c: takes up to n body bytes of a streamed upload; returns the count.
+ */
+size_t noxd_upload_data(noxd_conn_t *c, const char *data, size_t n);
+/* The body of a streamed upload has ended; false if none was started. */
+bool noxd_upload_end(noxd_conn_t *c);
+
 /* server.c */
+/* Suspends the connection (from an MHD callback) until noxd_resume(). */
+void noxd_suspend(noxd_conn_t *c);
+void noxd_conn_free(noxd_conn_t *c);
 int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
                       const noxd_config_t *cfg);
 void noxd_server_stop(noxd_server_t *s);

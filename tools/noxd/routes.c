@@ -231,6 +231,12 @@ static void on_exec(nox_req_t *req, int status,
 
 static void on_upload(nox_req_t *req, int status) {
   noxd_conn_t *c = conn_of(req);
+  c->req = NULL;
+  if (c->dead) {
+    noxd_conn_free(c);
+    return;
+  }
+  c->ul_wait_room = false;
   if (status == 0)
     reply_copy(c, MHD_HTTP_OK, "application/json", "{\"ok\":true}");
   else
@@ -239,54 +245,96 @@ static void on_upload(nox_req_t *req, int status) {
 }
 
 /*
- * The archive is collected, then sent with its real status: once MHD has sent
- * a 200 header, a failure half-way could only show as a cut-off body. The
- * collection is capped by --max-body.
+ * Downloads stream: the nox download's bytes go through a bounded buffer to
+ * MHD's content reader. The status is decided by the first byte: a failure
+ * before it is a normal error answer; one after it cuts the chunked body
+ * short (MHD_CONTENT_READER_END_WITH_ERROR), which the client sees as a
+ * transfer error, never as a complete archive. A full buffer pauses the nox
+ * download (NOX_PAUSE); an empty one suspends the connection.
  */
+static ssize_t dl_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+  noxd_conn_t *c = cls;
+  size_t avail = c->dl_len - c->dl_off;
+  (void)pos;
+  if (avail > 0) {
+    size_t n = avail < max ? avail : max;
+    memcpy(buf, c->dl + c->dl_off, n);
+    c->dl_off += n;
+    if (c->dl_paused && c->req != NULL &&
+        c->dl_len - c->dl_off < NOXD_STREAM_BUF / 2) {
+      c->dl_paused = false;
+      nox_req_resume(c->req);
+    }
+    return (ssize_t)n;
+  }
+  if (c->dl_done)
+    return c->dl_status == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                             : MHD_CONTENT_READER_END_WITH_ERROR;
+  noxd_suspend(c); /* until bytes or the end arrive */
+  return 0;
+}
+
+static int start_stream(noxd_conn_t *c) {
+  const unsigned char *b = (const unsigned char *)c->dl + c->dl_off;
+  bool gz = c->dl_len - c->dl_off >= 2 && b[0] == 0x1F && b[1] == 0x8B;
+  struct MHD_Response *r = MHD_create_response_from_callback(
+      MHD_SIZE_UNKNOWN, 64 * 1024, dl_reader, c, NULL);
+  if (r == NULL)
+    return -1;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          gz ? "application/gzip" : "application/x-tar");
+  c->resp = r;
+  c->resp_status = MHD_HTTP_OK;
+  c->dl_started = true;
+  return 0;
+}
+
 static int on_download_data(nox_req_t *req, const char *buf, size_t len) {
   noxd_conn_t *c = conn_of(req);
-  size_t max = c->srv->max_body;
+  size_t held = c->dl_len - c->dl_off;
 
-  if (len > max - c->dl_len) {
-    c->dl_too_big = true;
-    return 1;
+  if (c->dead)
+    return -1;
+  if (held > 0 && held + len > NOXD_STREAM_BUF) {
+    c->dl_paused = true;
+    return NOX_PAUSE;
   }
-  if (c->dl_len + len > c->dl_cap) {
-    size_t cap = c->dl_cap ? c->dl_cap : 65536;
-    char *p;
-    while (cap < c->dl_len + len)
-      cap *= 2;
-    if (cap > max)
-      cap = max;
-    p = realloc(c->dl, cap);
+  if (c->dl_off > 0) {
+    memmove(c->dl, c->dl + c->dl_off, held);
+    c->dl_off = 0;
+    c->dl_len = held;
+  }
+  if (held + len > c->dl_cap) {
+    size_t cap = held + len > NOXD_STREAM_BUF ? held + len : NOXD_STREAM_BUF;
+    char *p = realloc(c->dl, cap);
     if (p == NULL)
-      return 1;
+      return -1;
     c->dl = p;
     c->dl_cap = cap;
   }
   memcpy(c->dl + c->dl_len, buf, len);
   c->dl_len += len;
+  if (!c->dl_started && start_stream(c) != 0)
+    return -1;
+  noxd_resume(c);
   return 0;
 }
 
 static void on_download(nox_req_t *req, int status) {
   noxd_conn_t *c = conn_of(req);
-  const unsigned char *b = (const unsigned char *)c->dl;
-  bool gz = c->dl_len >= 2 && b[0] == 0x1F && b[1] == 0x8B;
 
-  if (status == NOX_EUSER && c->dl_too_big) {
-    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                     "archive exceeds the server's limit of %zu bytes",
-                     c->srv->max_body);
-  } else if (status == NOX_EUSER) {
-    noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-  } else if (status != 0) {
-    reply_failure(c, req, status);
-  } else {
-    noxd_reply(c, MHD_HTTP_OK, gz ? "application/gzip" : "application/x-tar",
-               c->dl, c->dl_len);
-    c->dl = NULL;
-    c->dl_len = c->dl_cap = 0;
+  c->req = NULL;
+  if (c->dead) {
+    noxd_conn_free(c);
+    return;
+  }
+  c->dl_done = true;
+  c->dl_status = status;
+  if (!c->dl_started) {
+    if (status != 0)
+      reply_failure(c, req, status);
+    else
+      noxd_reply(c, MHD_HTTP_OK, "application/x-tar", NULL, 0);
   }
   noxd_resume(c);
 }
@@ -359,31 +407,109 @@ static void start_exec(noxd_conn_t *c) {
     reply_refused(c, rc);
 }
 
+/*
+ * Uploads stream: the body goes through a bounded buffer to the nox
+ * upload's read callback as MHD delivers it. A full buffer suspends the
+ * connection; an empty one pauses the upload (NOX_PAUSE). An empty body
+ * is still refused with a 400 before anything starts.
+ */
+static int ul_read(nox_req_t *req, char *buf, size_t cap, size_t *nread) {
+  noxd_conn_t *c = conn_of(req);
+  size_t held = c->dl_len - c->dl_off;
+
+  if (c->dead)
+    return -1;
+  if (held == 0 && !c->ul_eof) {
+    c->ul_paused = true;
+    return NOX_PAUSE;
+  }
+  size_t n = held < cap ? held : cap;
+  if (n > 0)
+    memcpy(buf, c->dl + c->dl_off, n);
+  c->dl_off += n;
+  *nread = n;
+  if (c->ul_wait_room && c->dl_len - c->dl_off < NOXD_STREAM_BUF / 2) {
+    c->ul_wait_room = false;
+    noxd_resume(c);
+  }
+  return 0;
+}
+
 static void start_upload(noxd_conn_t *c) {
   nox_upload_options_t o = NOX_UPLOAD_OPTIONS_INIT;
   char *dest;
   int rc;
 
+  c->ul_started = true;
   if (query_path(c, "dest", &dest) != 0)
     return;
-  if (c->body_len == 0) {
-    noxd_reply_error(c, MHD_HTTP_BAD_REQUEST,
-                     "request body is empty: expected a tar or tar.gz "
-                     "archive");
-    free(dest);
-    return;
-  }
   o.dest = dest;
-  o.archive = c->body;
-  o.archive_len = c->body_len;
-  rc = nox_upload(NULL, c->srv->client, c->id, &o, on_upload, c);
+  o.read = ul_read;
+  rc = nox_upload(&c->req, c->srv->client, c->id, &o, on_upload, c);
   free(dest);
-  /* nox_upload() copied the archive. */
-  free(c->body);
-  c->body = NULL;
-  c->body_len = c->body_cap = 0;
   if (rc != 0)
     reply_refused(c, rc);
+}
+
+size_t noxd_upload_data(noxd_conn_t *c, const char *data, size_t n) {
+  if (!c->ul_started) {
+    if (c->srv->client == NULL) {
+      noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       "server is shutting down");
+      return n;
+    }
+    start_upload(c);
+  }
+  if (c->resp != NULL || c->req == NULL)
+    return n; /* answered already: drain */
+  size_t held = c->dl_len - c->dl_off;
+  if (held >= NOXD_STREAM_BUF)
+    return 0;
+  size_t take = NOXD_STREAM_BUF - held < n ? NOXD_STREAM_BUF - held : n;
+  if (c->dl_off > 0) {
+    memmove(c->dl, c->dl + c->dl_off, held);
+    c->dl_off = 0;
+    c->dl_len = held;
+  }
+  if (c->dl_cap < NOXD_STREAM_BUF) {
+    char *p = realloc(c->dl, NOXD_STREAM_BUF);
+    if (p == NULL) {
+      noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+      return n;
+    }
+    c->dl = p;
+    c->dl_cap = NOXD_STREAM_BUF;
+  }
+  memcpy(c->dl + c->dl_len, data, take);
+  c->dl_len += take;
+  if (c->ul_paused) {
+    c->ul_paused = false;
+    nox_req_resume(c->req);
+  }
+  return take;
+}
+
+bool noxd_upload_end(noxd_conn_t *c) {
+  if (!c->ul_started)
+    return false; /* no body: dispatched (and refused) as before */
+  if (c->req == NULL)
+    return false; /* refused or finished: its answer is queued */
+  c->ul_eof = true;
+  if (c->ul_paused) {
+    c->ul_paused = false;
+    nox_req_resume(c->req);
+  }
+  return true;
+}
+
+static void start_empty_upload(noxd_conn_t *c) {
+  char *dest;
+  if (query_path(c, "dest", &dest) != 0)
+    return;
+  free(dest);
+  noxd_reply_error(c, MHD_HTTP_BAD_REQUEST,
+                   "request body is empty: expected a tar or tar.gz "
+                   "archive");
 }
 
 static void start_download(noxd_conn_t *c) {
@@ -394,7 +520,7 @@ static void start_download(noxd_conn_t *c) {
   if (query_path(c, "src", &src) != 0)
     return;
   o.src = src;
-  rc = nox_download(NULL, c->srv->client, c->id, &o, on_download_data,
+  rc = nox_download(&c->req, c->srv->client, c->id, &o, on_download_data,
                     on_download, c);
   free(src);
   if (rc != 0)
@@ -427,7 +553,7 @@ void noxd_dispatch(noxd_conn_t *c) {
     start_exec(c);
     break;
   case NOXD_OP_UPLOAD:
-    start_upload(c);
+    start_empty_upload(c);
     break;
   case NOXD_OP_DOWNLOAD:
     start_download(c);

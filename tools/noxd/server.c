@@ -107,7 +107,15 @@ static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
   return c;
 }
 
-static void conn_free(noxd_conn_t *c) {
+void noxd_suspend(noxd_conn_t *c) {
+  if (c->suspended)
+    return;
+  MHD_suspend_connection(c->mhd);
+  c->suspended = true;
+  c->srv->suspended++;
+}
+
+void noxd_conn_free(noxd_conn_t *c) {
   if (c->resp != NULL)
     MHD_destroy_response(c->resp);
   free(c->body);
@@ -173,14 +181,15 @@ static bool begin(noxd_conn_t *c, const char *url) {
                      "server is shutting down");
   else
     noxd_route(c, url, authorized(c));
-  if (cl > (long long)s->max_body) {
+  /* Uploads stream, so only a buffered body has a limit. */
+  if (cl > (long long)s->max_body && c->op != NOXD_OP_UPLOAD) {
     noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                      "request body of %lld bytes exceeds the limit of %zu", cl,
                      s->max_body);
     return true;
   }
   /* Sized up front, but only so far: a declared length costs nothing. */
-  if (cl > 0 && c->resp == NULL) {
+  if (cl > 0 && c->resp == NULL && c->op != NOXD_OP_UPLOAD) {
     size_t cap = (size_t)(cl < NOXD_BODY_PREALLOC ? cl : NOXD_BODY_PREALLOC);
     c->body = malloc(cap + 1);
     if (c->body != NULL)
@@ -248,9 +257,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
       return c->resp != NULL ? queue(c) : MHD_NO;
     return MHD_YES;
   }
+  if (*upload_data_size > 0 && c->op == NOXD_OP_UPLOAD && c->resp == NULL) {
+    size_t took = noxd_upload_data(c, upload_data, *upload_data_size);
+    *upload_data_size -= took;
+    if (*upload_data_size > 0 && c->resp == NULL) {
+      /* No room: the upload's read callback resumes us when it drained. */
+      c->ul_wait_room = true;
+      noxd_suspend(c);
+    }
+    return MHD_YES;
+  }
   if (*upload_data_size > 0) {
     take_body(c, upload_data, *upload_data_size);
     *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (c->resp == NULL && !c->started && c->op == NOXD_OP_UPLOAD &&
+      noxd_upload_end(c)) {
+    c->started = true;
+    noxd_suspend(c); /* until the upload's callback answers */
     return MHD_YES;
   }
   if (c->resp == NULL && !c->started) {
@@ -314,9 +339,15 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
   if (c == NULL)
     return;
   log_request(c, toe);
-  conn_free(c);
   *con_cls = NULL;
   s->active--;
+  if (c->req != NULL) {
+    /* A download still streaming: its callback frees the connection. */
+    c->dead = true;
+    nox_req_cancel(c->req);
+    return;
+  }
+  noxd_conn_free(c);
 }
 
 /*
