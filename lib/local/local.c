@@ -29,6 +29,7 @@ nox__local_job_t *nox__local_job_new(nox__local_t *l, nox_req_t *req) {
   job->local = l;
   job->req = req;
   job->work.data = job;
+  nox__list_init(&job->snode);
   if (req != NULL) {
     job->op = req->op;
     job->session_id = nox__strdup(req->session_id);
@@ -65,22 +66,61 @@ static void job_work(uv_work_t *w) {
   job->run(job);
 }
 
+/*
+ * Jobs of one session id run one at a time, in the order they were queued:
+ * a create that was canceled while a worker ran it still finishes, and a
+ * delete queued after it must not overtake it (the sandbox would be made
+ * again behind the delete). A parked job whose request went away is dropped
+ * without running.
+ */
+static nox__local_job_t *busy_with(nox__local_t *l, const char *id) {
+  for (nox__list_t *n = l->busy.next; n != &l->busy; n = n->next) {
+    nox__local_job_t *j = nox__list_entry(n, nox__local_job_t, snode);
+    if (strcmp(j->session_id, id) == 0)
+      return j;
+  }
+  return NULL;
+}
+
+static void job_submit(nox__local_job_t *job);
+
+static void unpark(nox__local_t *l, const char *id) {
+  for (nox__list_t *n = l->parked.next; n != &l->parked; n = n->next) {
+    nox__local_job_t *j = nox__list_entry(n, nox__local_job_t, snode);
+    if (strcmp(j->session_id, id) != 0)
+      continue;
+    nox__list_remove(&j->snode);
+    l->pending--; /* job_submit counts it again */
+    if (j->req == NULL && !j->background) {
+      nox__local_job_free(j); /* canceled while it waited */
+      n = &l->parked;         /* the list changed: look again */
+      continue;
+    }
+    job_submit(j);
+    return;
+  }
+}
+
 static void job_after(uv_work_t *w, int status) {
   nox__local_job_t *job = w->data;
   nox__local_t *l = job->local;
+  (void)status;
 
+  nox__list_remove(&job->snode);
   if (job->req != NULL) {
     job->req->backend_data = NULL;
     job->done(job);
   } else if (job->background) {
     job->done(job);
   }
+  if (job->session_id != NULL)
+    unpark(l, job->session_id);
   nox__local_job_free(job);
   l->pending--;
   nox__local_maybe_closed(l);
 }
 
-void nox__local_job_queue(nox__local_job_t *job) {
+static void job_submit(nox__local_job_t *job) {
   nox__local_t *l = job->local;
   int r = uv_queue_work(l->client->loop, &job->work, job_work, job_after);
 
@@ -90,9 +130,24 @@ void nox__local_job_queue(nox__local_job_t *job) {
     nox__local_job_free(job);
     return;
   }
+  if (job->session_id != NULL)
+    nox__list_push_back(&l->busy, &job->snode);
   if (job->req != NULL)
     job->req->backend_data = job;
   l->pending++;
+}
+
+void nox__local_job_queue(nox__local_job_t *job) {
+  nox__local_t *l = job->local;
+
+  if (job->session_id != NULL && busy_with(l, job->session_id) != NULL) {
+    nox__list_push_back(&l->parked, &job->snode);
+    if (job->req != NULL)
+      job->req->backend_data = job;
+    l->pending++;
+    return;
+  }
+  job_submit(job);
 }
 
 void nox__local_finish(nox_req_t *req, int status) {
@@ -190,6 +245,8 @@ static int local_init(nox_client_t *c) {
     return NOX_ENOMEM;
   l->client = c;
   nox__list_init(&l->execs);
+  nox__list_init(&l->busy);
+  nox__list_init(&l->parked);
   r = open_root(l, c->base_url);
   if (r == 0)
     r = nox__local_isolation_init(l);

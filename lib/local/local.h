@@ -37,6 +37,8 @@ struct nox__local {
   uv_timer_t reap_timer;
   bool reap_running;
   nox__list_t execs; /* running commands (nox__local_exec_t.node) */
+  nox__list_t busy;   /* session jobs queued to the threadpool (job.snode) */
+  nox__list_t parked; /* session jobs waiting for one on the same id */
   unsigned pending;  /* jobs, exec states and handles still to finish */
   bool closing;
   nox__pool_t *tar_pool; /* transfers' workers, made with the first one */
@@ -75,6 +77,7 @@ struct nox__local_job {
   uv_work_t work;
   nox__local_t *local;
   nox_req_t *req;  /* NULL once the request no longer wants the result */
+  nox__list_t snode; /* local.busy or local.parked, for jobs with an id */
   bool background; /* the backend's own (reaper): done runs without req */
   nox__op_t op;
   void (*run)(nox__local_job_t *job);  /* worker thread */
