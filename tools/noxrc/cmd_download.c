@@ -94,38 +94,14 @@ static void on_dl_progress(nox_req_t *req, const nox_progress_t *p) {
   noxrc_progress_update(&dl.progress, p->bytes, p->total);
 }
 
-static void on_extracted(noxrc_t *rc, int err, uint64_t refused,
-                         const char *msg) {
-  unlink(dl.part);
-  if (err != 0) {
-    noxrc_fail("download: cannot unpack into %s: %s", o.extract, msg);
-    noxrc_finish(rc, NOXRC_EXIT_FAILED);
-    return;
-  }
-  if (refused != 0)
-    noxrc_warn("skipped %llu unsafe entr%s (absolute, '..', outside links "
-               "or special files), the first '%s'",
-               (unsigned long long)refused, refused == 1 ? "y" : "ies", msg);
-  downloaded_ok(rc, o.extract);
-}
-
 static int download_raw(noxrc_t *rc);
 
 static void on_downloaded(nox_req_t *req, int status) {
   noxrc_t *rc = nox_req_data(req);
   const char *dest = o.output != NULL ? o.output : "-";
-  int err;
 
   rc->current = NULL;
   noxrc_progress_done(&dl.progress);
-  if (status == NOX_EUNSUPPORTED && o.extract != NULL && dl.fd < 0 &&
-      !rc->interrupted) {
-    /* A backend without the extract_dir sink: the archive goes to disk. */
-    err = download_raw(rc);
-    if (err != 0)
-      noxrc_finish(rc, err);
-    return;
-  }
   if (dl.fd >= 0 && !dl.to_stdout && close(dl.fd) != 0 && status == 0)
     dl.write_err = errno;
   dl.fd = -1;
@@ -143,13 +119,13 @@ static void on_downloaded(nox_req_t *req, int status) {
                  rc->interrupted ? NOXRC_EXIT_INTERRUPTED : NOXRC_EXIT_FAILED);
     return;
   }
-  if (o.extract != NULL && dl.part[0] != '\0') {
-    err = noxrc_extract_file(rc, dl.part, o.extract, on_extracted);
-    if (err != 0)
-      on_extracted(rc, err, 0, nox_strerror(err));
-    return;
-  }
   if (o.extract != NULL) {
+    const nox_transfer_report_t *t = nox_req_transfer(req);
+    if (t != NULL && t->refused != 0)
+      noxrc_warn("skipped %llu unsafe entr%s (absolute, '..', outside links "
+                 "or special files), the first '%s'",
+                 (unsigned long long)t->refused, t->refused == 1 ? "y" : "ies",
+                 t->first_refused);
     downloaded_ok(rc, o.extract);
     return;
   }
@@ -178,12 +154,9 @@ static int extract_target_ok(const char *dir) {
   return empty;
 }
 
-/* Opens where the raw archive goes: FILE.part, stdout, or a temp file. */
+/* Opens where the raw archive goes: FILE.part or stdout. */
 static int open_sink(void) {
-  if (o.extract != NULL) {
-    snprintf(dl.part, sizeof(dl.part), "%s.noxrc-XXXXXX", o.extract);
-    dl.fd = mkostemp(dl.part, O_CLOEXEC);
-  } else if (o.output == NULL || strcmp(o.output, "-") == 0) {
+  if (o.output == NULL || strcmp(o.output, "-") == 0) {
     dl.fd = STDOUT_FILENO;
     dl.to_stdout = 1;
     return 0;
@@ -200,9 +173,8 @@ static int open_sink(void) {
 }
 
 /*
- * Starts a download whose raw bytes go to open_sink(): --output, stdout,
- * or a temporary file that --extract unpacks afterwards (a library or
- * backend without extract_dir). Returns 0 or an exit code (reported).
+ * Starts a download whose raw bytes go to open_sink(): --output or stdout.
+ * Returns 0 or an exit code (reported).
  */
 static int download_raw(noxrc_t *rc) {
   nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
@@ -210,9 +182,6 @@ static int download_raw(noxrc_t *rc) {
 
   if (err != 0)
     return err;
-  if (o.extract != NULL)
-    noxrc_verbose("no streaming extract_dir here; unpacking %s afterwards",
-                  dl.part);
   d.src = o.src;
   noxrc_progress_init(&dl.progress, "download", 0);
   err = nox_download(&rc->current, rc->client, rc->session, &d, on_data,
@@ -267,9 +236,7 @@ int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv) {
   noxrc_progress_init(&dl.progress, "download", 0);
   err = nox_download(&rc->current, rc->client, rc->session, &d, NULL,
                      on_downloaded, rc);
-  if (err == NOX_EINVAL)
-    err = download_raw(rc);
-  else if (err != 0)
+  if (err != 0)
     err = noxrc_report_error(rc, "download", NULL, err);
   return err != 0 ? err : NOXRC_RUNNING;
 }

@@ -237,22 +237,13 @@ static void on_up_progress(nox_req_t *req, const nox_progress_t *p) {
   noxrc_progress_update(&up.progress, p->bytes, p->total);
 }
 
-static int upload_from_memory(noxrc_t *rc);
-
 static void on_uploaded(nox_req_t *req, int status) {
   noxrc_t *rc = nox_req_data(req);
   const char *dest = o.dest != NULL ? o.dest : "/workspace";
   char size[32];
-  int code;
 
   rc->current = NULL;
   noxrc_progress_done(&up.progress);
-  if (status == NOX_EUNSUPPORTED && up.count_only && !rc->interrupted) {
-    code = upload_from_memory(rc);
-    if (code != 0)
-      noxrc_finish(rc, code);
-    return;
-  }
   if (status != 0) {
     upfiles_free();
     noxrc_finish(rc, noxrc_report_error(rc, "upload", req, status));
@@ -297,33 +288,6 @@ static int upload_files(noxrc_t *rc, nox_upload_options_t *uo) {
   return err;
 }
 
-/*
- * --dir for a library or backend without the streaming dir source: read
- * the tree into memory and upload the files. Returns 0 when the upload
- * runs, else an exit code (reported).
- */
-static int upload_from_memory(noxrc_t *rc) {
-  nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
-  int err;
-
-  noxrc_verbose("no streaming dir source here; reading %s into memory", o.dir);
-  upfiles_free();
-  noxrc_progress_init(&up.progress, "upload", 0);
-  err = collect(NULL, 0);
-  if (err != 0) {
-    upfiles_free();
-    return err;
-  }
-  uo.dest = o.dest;
-  uo.progress = on_up_progress;
-  err = upload_files(rc, &uo);
-  if (err != 0) {
-    upfiles_free();
-    return noxrc_report_error(rc, "upload", NULL, err);
-  }
-  return 0;
-}
-
 int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
   noxrc_strv_t pos = {NULL, 0};
@@ -360,10 +324,6 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
     noxrc_verbose("streaming %s (%zu files)", o.dir, up.n);
     err =
         nox_upload(&rc->current, rc->client, rc->session, &uo, on_uploaded, rc);
-    if (err == NOX_EINVAL) {
-      err = upload_from_memory(rc);
-      return err != 0 ? err : NOXRC_RUNNING;
-    }
   }
   if (err != 0) {
     upfiles_free();

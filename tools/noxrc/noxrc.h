@@ -183,14 +183,4 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv);
 int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv);
 int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv);
 
-/*
- * extract.c: unpacks a tar(.gz) file into a new directory, off the loop.
- * The callback gets 0 or an error with msg saying why; on success, the
- * number of unsafe entries skipped and msg the first one's name.
- */
-typedef void (*noxrc_extract_cb)(noxrc_t *rc, int err, uint64_t refused,
-                                 const char *msg);
-int noxrc_extract_file(noxrc_t *rc, const char *archive, const char *dir,
-                       noxrc_extract_cb cb);
-
 #endif /* NOXRC_H */
