@@ -18,8 +18,10 @@ if(TARGET noxd)
     SOURCES integration/test_noxd_concurrency.c ${_noxd_util} LABELS noxd)
   nox_add_test(test_noxd_sigterm
     SOURCES integration/test_noxd_sigterm.c ${_noxd_util} LABELS noxd)
+  nox_add_test(test_noxd_limits
+    SOURCES integration/test_noxd_limits.c ${_noxd_util} LABELS noxd)
   foreach(_t test_noxd_bad_requests test_noxd_e2e test_noxd_concurrency
-             test_noxd_sigterm)
+             test_noxd_sigterm test_noxd_limits)
     add_dependencies(${_t} noxd)
   endforeach()
 

@@ -22,16 +22,27 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: noxd --root DIR [--listen HOST:PORT] "
           "[--isolation auto|bwrap|none]\n"
-          "            [--token SECRET] [--max-body BYTES]\n"
+          "            [--token SECRET] [--max-body BYTES] [--max-execs N]\n"
+          "            [--header-timeout S] [--body-timeout S] "
+          "[--min-upload-rate BYTES]\n"
           "  --listen     address to serve on (default %s; port 0 picks "
           "one)\n"
           "  --root       directory holding the sandboxes\n"
           "  --isolation  how commands are isolated (default auto)\n"
           "  --token      require \"Authorization: Bearer SECRET\" "
           "(not on /healthz)\n"
-          "  --max-body   largest request body and download archive "
-          "(default %zu)\n",
-          NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY);
+          "  --max-body   largest JSON request body (default %zu)\n"
+          "  --max-execs  commands running at once; past it 503 with "
+          "Retry-After (default %u)\n"
+          "  --header-timeout  seconds a new connection has to send its "
+          "request headers (default %u)\n"
+          "  --body-timeout    seconds a JSON request body may take "
+          "(default %u)\n"
+          "  --min-upload-rate bytes/s an upload body must average "
+          "(default %u)\n",
+          NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY, NOXD_DEFAULT_MAX_EXECS,
+          NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
+          NOXD_DEFAULT_MIN_UPLOAD_RATE);
 }
 
 static int parse_size(const char *s, size_t *out) {
@@ -71,10 +82,19 @@ int main(int argc, char **argv) {
       {"isolation", required_argument, NULL, 'i'},
       {"token", required_argument, NULL, 't'},
       {"max-body", required_argument, NULL, 'm'},
+      {"max-execs", required_argument, NULL, 'x'},
+      {"header-timeout", required_argument, NULL, 'H'},
+      {"body-timeout", required_argument, NULL, 'B'},
+      {"min-upload-rate", required_argument, NULL, 'R'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  noxd_config_t cfg = {NOXD_DEFAULT_LISTEN, NULL, NOX_ISOLATION_AUTO, NULL,
-                       NOXD_DEFAULT_MAX_BODY};
+  noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,           NULL,
+                       NOX_ISOLATION_AUTO,            NULL,
+                       NOXD_DEFAULT_MAX_BODY,         NOXD_DEFAULT_MAX_EXECS,
+                       NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
+                       NOXD_DEFAULT_MIN_UPLOAD_RATE};
+  unsigned long v;
+  char *end;
   noxd_server_t srv;
   uv_loop_t loop;
   char *root;
@@ -112,6 +132,30 @@ int main(int argc, char **argv) {
         fprintf(stderr, "noxd: --max-body must be a positive byte count\n");
         return 2;
       }
+      break;
+    case 'x':
+    case 'H':
+    case 'B':
+    case 'R':
+      errno = 0;
+      v = strtoul(optarg, &end, 10);
+      if (errno != 0 || end == optarg || *end != '\0' || v == 0 ||
+          v > 1000000000ul) {
+        fprintf(stderr, "noxd: --%s must be a positive number\n",
+                opt == 'x'   ? "max-execs"
+                : opt == 'H' ? "header-timeout"
+                : opt == 'B' ? "body-timeout"
+                             : "min-upload-rate");
+        return 2;
+      }
+      if (opt == 'x')
+        cfg.max_execs = (unsigned)v;
+      else if (opt == 'H')
+        cfg.header_timeout_s = (unsigned)v;
+      else if (opt == 'B')
+        cfg.body_timeout_s = (unsigned)v;
+      else
+        cfg.min_upload_rate = (unsigned)v;
       break;
     case 'h':
       usage(stdout);

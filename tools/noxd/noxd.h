@@ -24,6 +24,10 @@
 #define NOXD_DRAIN_MS 5000u
 /* Idle keep-alive connections are closed after this many seconds. */
 #define NOXD_CONNECTION_TIMEOUT_S 120u
+#define NOXD_DEFAULT_MAX_EXECS 256u
+#define NOXD_DEFAULT_HEADER_TIMEOUT_S 10u
+#define NOXD_DEFAULT_BODY_TIMEOUT_S 30u
+#define NOXD_DEFAULT_MIN_UPLOAD_RATE 1024u /* bytes/s, after the header timeout */
 
 #define NOXD_MAX_TTL_SECONDS (86400 * 7)
 #define NOXD_MAX_TIMEOUT_SECONDS 86400
@@ -37,6 +41,10 @@ typedef struct noxd_config {
   int isolation;      /* nox_isolation_t */
   const char *token;  /* NULL: no authentication */
   size_t max_body;    /* request bodies and buffered downloads */
+  unsigned max_execs; /* commands running at once; past it, 503 */
+  unsigned header_timeout_s; /* a new connection's request line and headers */
+  unsigned body_timeout_s;   /* a JSON request body */
+  unsigned min_upload_rate;  /* bytes/s an upload body must average */
 } noxd_config_t;
 
 typedef struct noxd_server {
@@ -52,6 +60,10 @@ typedef struct noxd_server {
   size_t token_len;
   size_t max_body;
   unsigned active;    /* requests between first call and completion */
+  unsigned execs, max_execs; /* commands running, and the cap */
+  unsigned header_timeout_s, body_timeout_s, min_upload_rate;
+  void *fresh;          /* connections still sending their first request */
+  uv_timer_t sweep;     /* cuts those that take longer than header_timeout_s */
   unsigned suspended; /* connections waiting on a nox request */
   bool stopping;
   bool drained; /* the drain deadline has passed */
@@ -76,6 +88,7 @@ typedef struct noxd_conn {
   noxd_server_t *srv;
   struct MHD_Connection *mhd;
   uint64_t start_ns;
+  uint64_t body_bytes; /* request body received so far */
   char method[16];
   char *path; /* raw, for the log */
   noxd_op_t op;

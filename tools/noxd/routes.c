@@ -220,6 +220,7 @@ static void on_exec(nox_req_t *req, int status,
   char *body;
   size_t len;
 
+  c->srv->execs--;
   if (status != 0)
     reply_failure(c, req, status);
   else if (noxd_json_exec_result(result, &body, &len) != 0)
@@ -394,6 +395,15 @@ static void start_exec(noxd_conn_t *c) {
   char err[320];
   int rc;
 
+  if (c->srv->execs >= c->srv->max_execs) {
+    /* The server's cap, not the sandbox's state: come back in a second. */
+    noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "too many commands running (%u); retry shortly",
+                     c->srv->max_execs);
+    if (c->resp != NULL)
+      MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    return;
+  }
   if (noxd_parse_exec(c->body, c->body_len, &a, err, sizeof(err)) != 0) {
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
     return;
@@ -405,6 +415,8 @@ static void start_exec(noxd_conn_t *c) {
   noxd_exec_args_free(&a);
   if (rc != 0)
     reply_refused(c, rc);
+  else
+    c->srv->execs++;
 }
 
 /*

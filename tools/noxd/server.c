@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -89,6 +90,100 @@ void noxd_resume(noxd_conn_t *c) {
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Slow clients. A new connection must deliver its first request line and
+ * headers within header_timeout_s (MHD calls us only once they are
+ * complete, and its idle timeout restarts with every byte, so a client
+ * sending one byte a second would hold a connection for hours): a sweep
+ * shuts down connections still "fresh" past that. Bodies are checked as
+ * they arrive: a JSON body within body_timeout_s, an upload at
+ * min_upload_rate bytes/s on average once header_timeout_s has passed.
+ * Other connections are not affected.
+ */
+typedef struct fresh {
+  struct fresh *next, *prev; /* on s->fresh while no request has started */
+  struct MHD_Connection *mc;
+  uint64_t start_ns;
+  bool listed;
+} fresh_t;
+
+static void fresh_unlink(noxd_server_t *s, fresh_t *f) {
+  if (!f->listed)
+    return;
+  if (f->prev != NULL)
+    f->prev->next = f->next;
+  else
+    s->fresh = f->next;
+  if (f->next != NULL)
+    f->next->prev = f->prev;
+  f->listed = false;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  noxd_server_t *s = cls;
+  fresh_t *f = *socket_context;
+
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+      return; /* untracked: only the idle timeout applies */
+    f->mc = mc;
+    f->start_ns = uv_hrtime();
+    f->next = s->fresh;
+    if (s->fresh != NULL)
+      ((fresh_t *)s->fresh)->prev = f;
+    s->fresh = f;
+    f->listed = true;
+    *socket_context = f;
+  } else if (f != NULL) {
+    fresh_unlink(s, f);
+    free(f);
+    *socket_context = NULL;
+  }
+}
+
+static void request_seen(noxd_server_t *s, struct MHD_Connection *mc) {
+  const union MHD_ConnectionInfo *i =
+      MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  if (i != NULL && i->socket_context != NULL)
+    fresh_unlink(s, i->socket_context);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  noxd_server_t *s = t->data;
+  uint64_t now = uv_hrtime(), limit = (uint64_t)s->header_timeout_s * 1000000000u;
+  bool cut = false;
+
+  for (fresh_t *f = s->fresh, *next; f != NULL; f = next) {
+    next = f->next;
+    if (now - f->start_ns < limit)
+      continue;
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(f->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    fresh_unlink(s, f);
+    if (i != NULL) {
+      shutdown(i->connect_fd, SHUT_RDWR); /* MHD sees the end and closes */
+      fprintf(stderr, "noxd: closed a connection that sent no complete "
+                      "request in %u s\n",
+              s->header_timeout_s);
+      cut = true;
+    }
+  }
+  if (cut)
+    kick(s);
+}
+
+static bool body_in_time(const noxd_conn_t *c) {
+  const noxd_server_t *s = c->srv;
+  double secs = (double)(uv_hrtime() - c->start_ns) / 1e9;
+  if (c->op != NOXD_OP_UPLOAD)
+    return secs <= (double)s->body_timeout_s;
+  return secs <= (double)s->header_timeout_s ||
+         (double)c->body_bytes >= (double)s->min_upload_rate * secs;
+}
+
 static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
                              const char *method, const char *url) {
   noxd_conn_t *c = calloc(1, sizeof(*c));
@@ -102,6 +197,7 @@ static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
   c->srv = s;
   c->mhd = mc;
   c->start_ns = uv_hrtime();
+  request_seen(s, mc);
   snprintf(c->method, sizeof(c->method), "%s", method);
   s->active++;
   return c;
@@ -257,8 +353,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
       return c->resp != NULL ? queue(c) : MHD_NO;
     return MHD_YES;
   }
+  if (*upload_data_size > 0 && !body_in_time(c)) {
+    fprintf(stderr, "noxd: %s %s: body too slow, connection closed\n",
+            c->method, c->path);
+    return MHD_NO;
+  }
   if (*upload_data_size > 0 && c->op == NOXD_OP_UPLOAD && c->resp == NULL) {
     size_t took = noxd_upload_data(c, upload_data, *upload_data_size);
+    c->body_bytes += took;
     *upload_data_size -= took;
     if (*upload_data_size > 0 && c->resp == NULL) {
       /* No room: the upload's read callback resumes us when it drained. */
@@ -268,6 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
+    c->body_bytes += *upload_data_size;
     take_body(c, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
@@ -374,6 +477,7 @@ static void finish(noxd_server_t *s) {
   uv_close((uv_handle_t *)&s->poll, NULL);
   uv_close((uv_handle_t *)&s->timer, NULL);
   uv_close((uv_handle_t *)&s->drain, NULL);
+  uv_close((uv_handle_t *)&s->sweep, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   /* Every connection is resumed: each nox request has completed. */
@@ -518,6 +622,10 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
   s->loop = loop;
   s->listen_fd = MHD_INVALID_SOCKET;
   s->max_body = cfg->max_body;
+  s->max_execs = cfg->max_execs;
+  s->header_timeout_s = cfg->header_timeout_s;
+  s->body_timeout_s = cfg->body_timeout_s;
+  s->min_upload_rate = cfg->min_upload_rate;
   memset(&ss, 0, sizeof(ss));
   family = parse_listen(cfg->listen, &ss, s);
   if (family < 0) {
@@ -546,6 +654,7 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
       /* First, so that MHD logs nothing through its own logger. */
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
       MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NOXD_CONNECTION_TIMEOUT_S,
       MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
@@ -570,6 +679,9 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
   s->timer.data = s;
   uv_timer_init(loop, &s->drain);
   s->drain.data = s;
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  uv_timer_start(&s->sweep, on_sweep, 250, 250);
   uv_signal_init(loop, &s->sigterm);
   s->sigterm.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
