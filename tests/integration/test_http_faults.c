@@ -270,8 +270,8 @@ static void test_odd_answers(void) {
   run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-static void check_download1500(const ht_op_t *op) {
-  check_pattern(op, 1500);
+static void check_download300(const ht_op_t *op) {
+  check_pattern(op, 300);
 }
 
 /*
@@ -283,7 +283,7 @@ static void test_stream_stall_timing(void) {
   static const fcase_t cases[] = {
       {"hang", K_DOWNLOAD, NOX_ETIMEDOUT, 0, NULL, 0, took_stall_limit},
       {"hang", K_UPLOAD, NOX_ETIMEDOUT, 0, NULL, 0, took_stall_limit},
-      {"trickle2,dl1500", K_DOWNLOAD, 0, 200, NULL, 0, check_download1500},
+      {"trickle8,dl300", K_DOWNLOAD, 0, 200, NULL, 0, check_download300},
   };
   run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
