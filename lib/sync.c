@@ -18,6 +18,7 @@
 #include "noxrunner.h"
 #include "noxrunner/sync.h"
 
+/* The documented default of max_body_bytes, for a 0 in the options. */
 #define SYNC_DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define SYNC_FIRST_CHUNK ((size_t)16 << 10)
 
