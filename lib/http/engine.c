@@ -302,8 +302,12 @@ static void on_stall_check(nox_req_t *req) {
   uint64_t now = uv_now(h->client->loop);
   if (x->state != NOX__XFER_ACTIVE)
     return;
+  long head = 0;
   curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up);
   curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+  /* A response head dripping in is progress too, not only its body. */
+  curl_easy_getinfo(x->easy, CURLINFO_HEADER_SIZE, &head);
+  down += head;
   if (x->paused) {
     /* Waiting on our own side (a worker, or the caller's NOX_PAUSE). */
     x->progress_at = now;
