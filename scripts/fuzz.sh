@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DNOX_SANITIZE=ON -DNOX_BUILD_FUZZERS=ON >/dev/null
-cmake --build build-fuzz -j2 --target fuzz_json fuzz_url fuzz_noxd >/dev/null
+cmake --build build-fuzz -j2 --target fuzz_json fuzz_url fuzz_noxd fuzz_extract >/dev/null
 
 status=0
-for t in json url noxd; do
+for t in json url noxd extract; do
   scratch=build-fuzz/corpus-$t
   mkdir -p "$scratch"
   if (cd build-fuzz && "./fuzz/fuzz_$t" -max_total_time="$seconds" \

@@ -10,7 +10,7 @@ if(NOX_BUILD_FUZZERS)
   target_compile_options(noxrunner_objs PRIVATE -fsanitize=fuzzer-no-link)
 endif()
 
-foreach(_t json url noxd)
+foreach(_t json url noxd extract)
   set(_srcs ${_fz}/fuzz_${_t}.c)
   if(_t STREQUAL "noxd")
     if(NOT TARGET PkgConfig::MHD)
