@@ -49,16 +49,7 @@ static void on_wake(nox__stream_t *s) {
   int status;
   nox_transfer_report_t rep;
   bool done = nox__stream_snapshot(s, &rep, &status, NULL, 0);
-  nox__stream_ev_t *ev = nox__stream_take_events(s), *next;
-  int uerr = 0;
-  for (; ev != NULL; ev = next) {
-    next = ev->next;
-    if (uerr == 0 && req->state != NOX__REQ_DONE && !req->canceled &&
-        req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data, ev->len) !=
-            0)
-      uerr = NOX_EUSER;
-    free(ev);
-  }
+  int uerr = nox__stream_deliver_events(s, req);
   if (req->state == NOX__REQ_DONE || req->canceled)
     return;
   if (uerr != 0) {

@@ -162,16 +162,7 @@ static void on_wake(nox__stream_t *s) {
   nox_transfer_report_t rep;
   int status;
   bool done = nox__stream_snapshot(s, &rep, &status, NULL, 0);
-  nox__stream_ev_t *ev = nox__stream_take_events(s), *next;
-  int err = 0;
-  for (; ev != NULL; ev = next) {
-    next = ev->next;
-    if (err == 0 && !gone(req) &&
-        req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data, ev->len) !=
-            0)
-      err = NOX_EUSER;
-    free(ev);
-  }
+  int err = nox__stream_deliver_events(s, req);
   if (gone(req))
     return;
   if (err != 0) {

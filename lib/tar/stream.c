@@ -280,6 +280,22 @@ nox__stream_ev_t *nox__stream_take_events(nox__stream_t *s) {
   return ev;
 }
 
+int nox__stream_deliver_events(nox__stream_t *s, nox_req_t *req) {
+  nox__stream_ev_t *ev = nox__stream_take_events(s), *next;
+  int err = 0;
+  for (; ev != NULL; ev = next) {
+    next = ev->next;
+    bool gone = req->state == NOX__REQ_DONE || req->canceled ||
+                req->client->closing;
+    if (err == 0 && !gone &&
+        req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data, ev->len) !=
+            0)
+      err = NOX_EUSER;
+    free(ev);
+  }
+  return err;
+}
+
 bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
                           int *status, char *msg, size_t msglen) {
   uv_mutex_lock(&s->mu);

@@ -129,6 +129,12 @@ void nox__stream_finish(nox__stream_t *s);
 void nox__stream_abort(nox__stream_t *s);
 /* Takes the queued entry events (oldest first); the caller frees them. */
 nox__stream_ev_t *nox__stream_take_events(nox__stream_t *s);
+/*
+ * Gives the queued entry events to req->on_entry in order and frees them;
+ * stops calling once the request is over (done, canceled, client closing)
+ * or a callback returned non-zero. Returns NOX_EUSER for the latter, else 0.
+ */
+int nox__stream_deliver_events(nox__stream_t *s, nox_req_t *req);
 /* Copies counters and the outcome; true when the worker has ended. */
 bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
                           int *status, char *msg, size_t msglen);
