@@ -92,7 +92,10 @@ deps=$(pkg-config --print-requires --print-requires-private noxrunner |
 "$cc" $flags -Wall -Wextra -Werror -o "$work/consumer_pc_static" \
   "$src/tests/consumer/consumer.c" $(pkg-config --cflags noxrunner) \
   "-L$libdir" -l:libnoxrunner.a $(pkg-config --libs $deps) -lpthread -lm
-if objdump -p "$work/consumer_pc_static" | grep -q 'NEEDED.*libnoxrunner'; then
+# Output captured first: under pipefail, `cmd | grep -q` fails at random
+# when grep exits early and cmd dies of SIGPIPE.
+dyn=$(objdump -p "$work/consumer_pc_static")
+if grep -q 'NEEDED.*libnoxrunner' <<<"$dyn"; then
   fail "consumer_pc_static links the shared library"
 fi
 
@@ -130,7 +133,8 @@ for bin in "$work/cmake-build/consumer" "$work/cmake-build/consumer_static" \
   grep -qx "sync exec: 42" <<<"$out" || fail "no sync answer"
 done
 # The shared builds really load the installed library.
-LD_LIBRARY_PATH=$libdir ldd "$work/consumer_pc" | grep -q "$libdir/libnoxrunner.so.$major" ||
+libs=$(LD_LIBRARY_PATH=$libdir ldd "$work/consumer_pc")
+grep -q "$libdir/libnoxrunner.so.$major" <<<"$libs" ||
   fail "consumer_pc does not load $libdir/libnoxrunner.so.$major"
 
 kill -TERM "$noxd_pid"
