@@ -268,6 +268,31 @@ typedef struct nox_client_options {
    * completes with NOX_ETIMEDOUT without having been sent. 0: no deadline.
    */
   uint32_t queue_deadline_ms;
+  /**
+   * Local backend: most live sandboxes under the root (0: unlimited, the
+   * default). A sandbox is live from its creation until it is deleted or its
+   * TTL has passed; expired ones not yet reaped, and directories left
+   * half-made by a crash, do not count. Only making a NEW sandbox is
+   * refused past the cap, with NOX_EUNAVAIL: nox_create() of an id that
+   * does not exist, and the sandbox nox_exec() makes for an unknown id.
+   * nox_create() of a live id and every operation on live sandboxes still
+   * work; a delete or an expiry frees a slot at once. The count covers the
+   * whole root and is taken under the root's lock, so processes sharing a
+   * root share the cap; each enforces its own value of this option.
+   */
+  uint32_t local_max_sandboxes;
+  /**
+   * Local backend: most processes and threads the running commands of one
+   * sandbox may have together (default 1024; UINT32_MAX: no limit). Enforced
+   * with a pids cgroup per sandbox (cgroup v1 pids hierarchy, or cgroup v2
+   * with the pids controller) where this process may create cgroups, as
+   * root usually can; a fork past it fails with EAGAIN inside the sandbox.
+   * The cgroup also lets a timeout, the end of a command, a delete or the
+   * reaper kill every process a command started, even those that left its
+   * process group. Without a usable cgroup hierarchy nothing is limited and
+   * the first exec prints a warning on stderr.
+   */
+  uint32_t local_max_pids;
 } nox_client_options_t;
 
 /** Use as max_retries to turn retries off (0 means "the default"). */
@@ -276,7 +301,7 @@ typedef struct nox_client_options {
 /** Initialiser of nox_client_options_t: every field at its default. */
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0, 0, 0, 0, 0 }
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /** Called once when nox_client_close() has finished; data is the caller's. */
 typedef void (*nox_close_cb)(void *data);

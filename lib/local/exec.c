@@ -7,6 +7,7 @@
  * killed, but its handles close (and libuv reaps the child) only after the
  * exit is seen, so no zombie and no handle is left behind.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +32,13 @@ typedef struct {
   nox_req_t *req; /* NULL once the request is gone */
   nox__list_t node;
   char *sandbox;
+  char *cgroup; /* the command's own cgroup, or NULL */
   uv_process_t proc;
   uv_pipe_t pipes[2]; /* stdout, stderr */
   uv_timer_t timer;
   int open; /* handles not yet closed */
   int eof;  /* pipes that reached EOF */
-  bool exited, timed_out, finished;
+  bool exited, timed_out, finished, no_proc;
   int64_t exit_status;
   int term_signal;
   uint64_t start_ns;
@@ -56,6 +58,9 @@ static void on_handle_closed(uv_handle_t *h) {
   nox__list_remove(&x->node);
   nox__buf_reset(&x->buf[0]);
   nox__buf_reset(&x->buf[1]);
+  /* Queued before pending drops, so a closing client waits for it. */
+  if (x->cgroup != NULL)
+    nox__local_cgroup_release(l, x->cgroup);
   free(x->sandbox);
   free(x);
   l->pending--;
@@ -69,13 +74,17 @@ static void close_handles(exec_t *x) {
     if (!uv_is_closing((uv_handle_t *)&x->pipes[i]))
       uv_close((uv_handle_t *)&x->pipes[i], on_handle_closed);
   uv_close((uv_handle_t *)&x->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&x->proc, on_handle_closed);
+  if (!x->no_proc)
+    uv_close((uv_handle_t *)&x->proc, on_handle_closed);
 }
 
 static void kill_group(exec_t *x) {
   /* UV_PROCESS_DETACHED made the child a session and group leader. */
   if (x->proc.pid > 0)
     kill(-x->proc.pid, SIGKILL);
+  /* The cgroup also holds what left the group (setsid) or was orphaned. */
+  if (x->cgroup != NULL)
+    nox__local_cgroup_kill(x->cgroup);
 }
 
 static int take_output(exec_t *x, int i, nox__buf_t *dst) {
@@ -222,7 +231,10 @@ static char **make_env(const nox__local_t *l, const nox__local_job_t *job,
   return env;
 }
 
-/* A spawn that failed before the program ran: 127/126 as a shell says. */
+/*
+ * A spawn that failed before the program ran: 127/126 as a shell says. prog
+ * NULL: the command could not be moved into its cgroup (err is an errno).
+ */
 static void spawn_failed(exec_t *x, int err, const char *prog, const char *cwd,
                          bool direct) {
   nox_req_t *req = x->req;
@@ -230,7 +242,7 @@ static void spawn_failed(exec_t *x, int err, const char *prog, const char *cwd,
   int n;
 
   x->exited = true;
-  if (access(cwd, F_OK) != 0) {
+  if (access(cwd, F_OK) != 0 || (prog == NULL && err == ENOENT)) {
     /* Deleted or reaped between its preparation and the spawn. */
     x->req = NULL;
     nox__req_set_message(req, "the sandbox was removed");
@@ -247,7 +259,11 @@ static void spawn_failed(exec_t *x, int err, const char *prog, const char *cwd,
     return;
   }
   x->req = NULL;
-  nox__req_set_message(req, "cannot start %s: %s", prog, uv_strerror(err));
+  if (prog == NULL)
+    nox__req_set_message(req, "cannot move the command into its cgroup: %s",
+                         strerror(err));
+  else
+    nox__req_set_message(req, "cannot start %s: %s", prog, uv_strerror(err));
   nox__local_finish(req, NOX_EIO);
   close_handles(x);
 }
@@ -259,7 +275,7 @@ void nox__local_exec_start(nox__local_job_t *job) {
   uv_process_options_t o;
   uv_stdio_container_t stdio[3];
   const char **argv = NULL, *cwd;
-  char script[256], **env = NULL, *home = NULL;
+  char script[256], saved[4096], **env = NULL, *home = NULL;
   exec_t *x;
   int r, i;
 
@@ -286,6 +302,8 @@ void nox__local_exec_start(nox__local_job_t *job) {
   x->kind = NOX__LOCAL_EXEC;
   x->local = l;
   x->req = req;
+  x->cgroup = job->cgroup;
+  job->cgroup = NULL;
   x->cap = l->client->opts.max_output_bytes;
   nox__list_init(&x->node);
   nox__list_push_back(&l->execs, &x->node);
@@ -315,7 +333,17 @@ void nox__local_exec_start(nox__local_job_t *job) {
   o.stdio = stdio;
   o.exit_cb = on_process_exit;
   x->start_ns = uv_hrtime();
+  /* The child is born in the cgroup: nothing of it ever runs outside. */
+  if (x->cgroup != NULL &&
+      (r = nox__local_cgroup_enter(l, x->cgroup, saved, sizeof(saved))) != 0) {
+    x->no_proc = true; /* uv_spawn never initialised it */
+    x->open--;
+    spawn_failed(x, r, NULL, cwd, false);
+    goto done;
+  }
   r = uv_spawn(loop, &x->proc, &o);
+  if (x->cgroup != NULL)
+    nox__local_cgroup_leave(l, saved);
   x->proc.data = x; /* uv_spawn initialises the handle */
   if (r != 0) {
     spawn_failed(x, r, req->argv[0], cwd, argv[0] == req->argv[0]);
@@ -325,6 +353,7 @@ void nox__local_exec_start(nox__local_job_t *job) {
     uv_timer_start(&x->timer, on_timeout, (uint64_t)req->timeout_seconds * 1000,
                    0);
   }
+done:
   free(argv);
   free(env);
   free(home);

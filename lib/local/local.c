@@ -53,6 +53,9 @@ void nox__local_job_free(nox__local_job_t *job) {
   free(job->workspace);
   free(job->hostdir);
   free(job->innerdir);
+  if (job->cgroup != NULL)
+    nox__local_cgroup_discard(job->cgroup);
+  free(job->cgroup);
   nox__buf_reset(&job->data);
   for (p = job->reaped; p != NULL && *p != NULL; p++)
     free(*p);
@@ -232,6 +235,7 @@ static int open_root(nox__local_t *l, const char *url) {
 static void local_free(nox__local_t *l) {
   /* Every transfer was released (its stream aborted): joins are short. */
   nox__pool_free(l->tar_pool);
+  nox__local_cgroup_free(l);
   free(l->root);
   nox__local_isolation_free(l);
   free(l);
@@ -250,6 +254,8 @@ static int local_init(nox_client_t *c) {
   r = open_root(l, c->base_url);
   if (r == 0)
     r = nox__local_isolation_init(l);
+  if (r == 0)
+    r = nox__local_cgroup_init(l);
   if (r == 0)
     r = nox__local_reaper_init(l);
   if (r != 0) {

@@ -42,6 +42,12 @@ struct nox__local {
   unsigned pending;  /* jobs, exec states and handles still to finish */
   bool closing;
   nox__pool_t *tar_pool; /* transfers' workers, made with the first one */
+  /* pids cgroups (cgroup.c); cg_base is NULL when they are not usable. */
+  char *cg_mount; /* the pids hierarchy's mount point */
+  char *cg_top;   /* cg_mount/noxrunner-UID */
+  char *cg_base;  /* cg_top/ROOTHASH: this root's sandboxes */
+  uint32_t cg_max_pids;
+  bool warn_no_cgroup;
 };
 
 /* What req->backend_data points at: both kinds start with this tag. */
@@ -97,6 +103,7 @@ struct nox__local_job {
   char *workspace;    /* host path of its workspace */
   char *hostdir;      /* exec: host path of the workdir */
   char *innerdir;     /* exec: the workdir as the command sees it */
+  char *cgroup;       /* exec: the command's cgroup, NULL without one */
   nox__buf_t data;    /* download: the archive */
   char **reaped;      /* reaper: directory names removed */
   uint64_t reaped_ns; /* reaper: uv_hrtime() when they were removed */
@@ -167,6 +174,31 @@ void nox__local_isolation_free(nox__local_t *l);
 int nox__local_command(const nox__local_t *l, const nox__local_job_t *job,
                        char *const *cmd, uint32_t timeout_seconds, char *script,
                        size_t scriptlen, const char ***argv, const char **cwd);
+
+/* cgroup.c */
+/* Finds a usable pids hierarchy; without one, sets cg_base NULL. */
+int nox__local_cgroup_init(nox__local_t *l);
+void nox__local_cgroup_free(nox__local_t *l);
+/* Worker: makes the sandbox's cgroup and a new one for a command in it. */
+int nox__local_cgroup_prepare(const nox__local_t *l, const char *sandbox,
+                              char **dir, char *msg, size_t len);
+/*
+ * Loop thread, around uv_spawn(): moves the calling thread into dir (its
+ * own cgroup is kept in saved), and back. enter returns 0 or an errno.
+ */
+int nox__local_cgroup_enter(const nox__local_t *l, const char *dir,
+                            char *saved, size_t len);
+void nox__local_cgroup_leave(const nox__local_t *l, const char *saved);
+/* Stops forks in dir and SIGKILLs what it holds; returns how many. */
+int nox__local_cgroup_kill(const char *dir);
+/* Worker: kills until dir can be removed (bounded), then its sandbox's. */
+void nox__local_cgroup_remove(const char *dir);
+/* Loop: kills and removes a finished command's cgroup on a worker; takes dir. */
+void nox__local_cgroup_release(nox__local_t *l, char *dir);
+/* Removes a command's cgroup that never held a process. */
+void nox__local_cgroup_discard(const char *dir);
+/* Worker, under the root's lock: kills and removes a sandbox's cgroups. */
+void nox__local_cgroup_drop(const nox__local_t *l, const char *sandbox);
 
 /* exec.c */
 void nox__local_exec_start(nox__local_job_t *job);

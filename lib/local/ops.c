@@ -88,6 +88,10 @@ static void exec_run(nox__local_job_t *job) {
     job->status = nox__local_map_path(
         job->workspace, job->path, NOX__PATH_MKDIR, &job->hostdir,
         &job->innerdir, job->msg, sizeof(job->msg));
+  if (job->status == 0 && job->local->cg_base != NULL)
+    job->status = nox__local_cgroup_prepare(job->local, job->sandbox,
+                                            &job->cgroup, job->msg,
+                                            sizeof(job->msg));
 }
 
 static void exec_done(nox__local_job_t *job) {
@@ -165,6 +169,11 @@ void nox__local_start_op(nox__local_t *l, nox_req_t *req) {
       l->warn_unisolated = false;
       fprintf(stderr, "noxrunner: warning: bubblewrap not available; local "
                       "sandbox commands run unisolated on the host\n");
+    }
+    if (l->warn_no_cgroup) {
+      l->warn_no_cgroup = false;
+      fprintf(stderr, "noxrunner: warning: no writable pids cgroup; local "
+                      "sandbox commands have no process limit\n");
     }
     job->run = exec_run;
     job->done = exec_done;

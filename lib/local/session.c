@@ -316,6 +316,42 @@ static void empty_trash(char *trash) {
 
 /* ---- operations --------------------------------------------------------- */
 
+/*
+ * Live sandboxes under root, stopping at limit: directories whose metadata
+ * reads and has not expired. Runs under the lock, so no process can add
+ * one meanwhile. Returns the count, or -1 when an allocation failed.
+ */
+static long count_live(const char *root, int64_t now, long limit) {
+  nox__local_meta_t m;
+  struct dirent *de;
+  char *sbdir;
+  long n = 0;
+  DIR *d = opendir(root);
+  int r;
+
+  while (d != NULL && n < limit && (de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, NAME_PREFIX, sizeof(NAME_PREFIX) - 1) != 0)
+      continue;
+    sbdir = join(root, de->d_name);
+    if (sbdir == NULL) {
+      n = -1;
+      break;
+    }
+    r = meta_read(sbdir, &m);
+    free(sbdir);
+    if (r == NOX_ENOMEM) {
+      n = -1;
+      break;
+    }
+    if (r == 0 && !expired(&m, now))
+      n++;
+    nox__local_meta_free(&m);
+  }
+  if (d != NULL)
+    closedir(d);
+  return n;
+}
+
 static int copy_limit(char **dst, const char *src) {
   if (src == NULL)
     return 0;
@@ -331,7 +367,7 @@ int nox__local_session_open(nox__local_job_t *job, nox__sess_mode_t mode) {
   char *sbdir = NULL, *ws = NULL, *trash = NULL;
   nox__local_meta_t *m = &job->meta;
   int64_t now = (int64_t)time(NULL);
-  uint32_t ttl;
+  uint32_t ttl, max = job->local->client->opts.local_max_sandboxes;
   int fd = -1, r, exists;
 
   if (name == NULL || enc == NULL || (sbdir = join(root, name)) == NULL ||
@@ -360,8 +396,8 @@ int nox__local_session_open(nox__local_job_t *job, nox__sess_mode_t mode) {
   /* Expired, or left half-made by a crash: gone as far as callers know. */
   if (!exists || expired(m, now)) {
     nox__local_meta_free(m);
-    if (access(sbdir, F_OK) == 0)
-      trash = to_trash(root, name);
+    if (access(sbdir, F_OK) == 0 && (trash = to_trash(root, name)) != NULL)
+      nox__local_cgroup_drop(job->local, name);
     exists = 0;
   }
 
@@ -370,6 +406,21 @@ int nox__local_session_open(nox__local_job_t *job, nox__sess_mode_t mode) {
              job->session_id);
     r = NOX_ENOTFOUND;
     goto done;
+  }
+  if (!exists && max > 0) {
+    long live = count_live(root, now, (long)max);
+    if (live < 0) {
+      r = NOX_ENOMEM;
+      goto done;
+    }
+    if (live >= (long)max) {
+      snprintf(job->msg, sizeof(job->msg),
+               "too many sandboxes (the limit is %u); delete one or retry "
+               "when one expires",
+               (unsigned)max);
+      r = NOX_EUNAVAIL;
+      goto done;
+    }
   }
   if (!exists) {
     if (mkdir(sbdir, 0700) != 0 || mkdir(ws, 0755) != 0) {
@@ -445,6 +496,9 @@ int nox__local_session_delete(nox__local_job_t *job) {
   /* An expired sandbox is gone for callers, but its files go now too. */
   if (ours || r == NOX_EIO) {
     trash = to_trash(root, name);
+    /* Under the lock: no command of a sandbox made again is touched. */
+    if (trash != NULL)
+      nox__local_cgroup_drop(job->local, name);
     if (trash == NULL && live) {
       snprintf(job->msg, sizeof(job->msg), "cannot remove %s: %s", sbdir,
                strerror(errno));
@@ -526,6 +580,7 @@ void nox__local_session_reap(nox__local_job_t *job) {
     t = to_trash(root, de->d_name);
     if (t == NULL)
       continue;
+    nox__local_cgroup_drop(job->local, de->d_name);
     r = push_name(&trash, &ntrash, t) |
         push_name(&reaped, &nreaped, de->d_name);
     free(t);
