@@ -1,6 +1,6 @@
 /*
  * noxd --listen HOST:PORT --root DIR [--isolation auto|bwrap|none]
- *      [--token SECRET] [--max-body BYTES]
+ *      [--token SECRET] [--max-body BYTES] [--max-execs N] ...
  *
  * Serves the NoxRunner protocol from sandboxes kept under DIR. Prints
  * "noxd listening on http://HOST:PORT" as its first stdout line (PORT 0
@@ -25,6 +25,7 @@ static void usage(FILE *f) {
           "            [--token SECRET] [--max-body BYTES] [--max-execs N]\n"
           "            [--header-timeout S] [--body-timeout S] "
           "[--min-upload-rate BYTES]\n"
+          "            [--max-sandboxes N] [--max-pids N]\n"
           "  --listen     address to serve on (default %s; port 0 picks "
           "one)\n"
           "  --root       directory holding the sandboxes\n"
@@ -39,10 +40,17 @@ static void usage(FILE *f) {
           "  --body-timeout    seconds a JSON request body may take "
           "(default %u)\n"
           "  --min-upload-rate bytes/s an upload body must average "
-          "(default %u)\n",
+          "(default %u)\n"
+          "  --max-sandboxes   live sandboxes at once; creating another is "
+          "503 with\n"
+          "                    Retry-After: %s (default: no limit)\n"
+          "  --max-pids        processes and threads of one sandbox's "
+          "commands together,\n"
+          "                    enforced with a pids cgroup where one can be "
+          "made (default 1024)\n",
           NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY, NOXD_DEFAULT_MAX_EXECS,
           NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
-          NOXD_DEFAULT_MIN_UPLOAD_RATE);
+          NOXD_DEFAULT_MIN_UPLOAD_RATE, NOXD_RETRY_AFTER_SANDBOXES);
 }
 
 static int parse_size(const char *s, size_t *out) {
@@ -86,13 +94,21 @@ int main(int argc, char **argv) {
       {"header-timeout", required_argument, NULL, 'H'},
       {"body-timeout", required_argument, NULL, 'B'},
       {"min-upload-rate", required_argument, NULL, 'R'},
+      {"max-sandboxes", required_argument, NULL, 'S'},
+      {"max-pids", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,           NULL,
-                       NOX_ISOLATION_AUTO,            NULL,
-                       NOXD_DEFAULT_MAX_BODY,         NOXD_DEFAULT_MAX_EXECS,
-                       NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
-                       NOXD_DEFAULT_MIN_UPLOAD_RATE};
+  noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,
+                       NULL,
+                       NOX_ISOLATION_AUTO,
+                       NULL,
+                       NOXD_DEFAULT_MAX_BODY,
+                       NOXD_DEFAULT_MAX_EXECS,
+                       NOXD_DEFAULT_HEADER_TIMEOUT_S,
+                       NOXD_DEFAULT_BODY_TIMEOUT_S,
+                       NOXD_DEFAULT_MIN_UPLOAD_RATE,
+                       0,
+                       0};
   unsigned long v;
   char *end;
   noxd_server_t srv;
@@ -137,6 +153,8 @@ int main(int argc, char **argv) {
     case 'H':
     case 'B':
     case 'R':
+    case 'S':
+    case 'P':
       errno = 0;
       v = strtoul(optarg, &end, 10);
       if (errno != 0 || end == optarg || *end != '\0' || v == 0 ||
@@ -145,6 +163,8 @@ int main(int argc, char **argv) {
                 opt == 'x'   ? "max-execs"
                 : opt == 'H' ? "header-timeout"
                 : opt == 'B' ? "body-timeout"
+                : opt == 'S' ? "max-sandboxes"
+                : opt == 'P' ? "max-pids"
                              : "min-upload-rate");
         return 2;
       }
@@ -154,6 +174,10 @@ int main(int argc, char **argv) {
         cfg.header_timeout_s = (unsigned)v;
       else if (opt == 'B')
         cfg.body_timeout_s = (unsigned)v;
+      else if (opt == 'S')
+        cfg.max_sandboxes = (unsigned)v;
+      else if (opt == 'P')
+        cfg.max_pids = (unsigned)v;
       else
         cfg.min_upload_rate = (unsigned)v;
       break;

@@ -25,6 +25,9 @@
 /* Idle keep-alive connections are closed after this many seconds. */
 #define NOXD_CONNECTION_TIMEOUT_S 120u
 #define NOXD_DEFAULT_MAX_EXECS 256u
+/* Retry-After of a 503 past --max-execs, and past --max-sandboxes. */
+#define NOXD_RETRY_AFTER_EXECS "1"
+#define NOXD_RETRY_AFTER_SANDBOXES "5"
 #define NOXD_DEFAULT_HEADER_TIMEOUT_S 10u
 #define NOXD_DEFAULT_BODY_TIMEOUT_S 30u
 #define NOXD_DEFAULT_MIN_UPLOAD_RATE 1024u /* bytes/s, after the header timeout */
@@ -45,6 +48,8 @@ typedef struct noxd_config {
   unsigned header_timeout_s; /* a new connection's request line and headers */
   unsigned body_timeout_s;   /* a JSON request body */
   unsigned min_upload_rate;  /* bytes/s an upload body must average */
+  unsigned max_sandboxes;    /* live sandboxes under root; 0: unlimited */
+  unsigned max_pids;         /* per sandbox; 0: the library's default */
 } noxd_config_t;
 
 typedef struct noxd_server {

@@ -155,6 +155,10 @@ static void reply_failure(noxd_conn_t *c, nox_req_t *req, int status) {
   if (status == NOX_ECLOSING)
     msg = "server is shutting down";
   noxd_reply_error(c, noxd_status_for(status), "%s", msg);
+  /* The local backend's only NOX_EUNAVAIL: --max-sandboxes was reached. */
+  if (status == NOX_EUNAVAIL && c->resp != NULL)
+    MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                            NOXD_RETRY_AFTER_SANDBOXES);
 }
 
 /* A starting call failed at once: its callback will never run. */
@@ -401,7 +405,8 @@ static void start_exec(noxd_conn_t *c) {
                      "too many commands running (%u); retry shortly",
                      c->srv->max_execs);
     if (c->resp != NULL)
-      MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+      MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                              NOXD_RETRY_AFTER_EXECS);
     return;
   }
   if (noxd_parse_exec(c->body, c->body_len, &a, err, sizeof(err)) != 0) {

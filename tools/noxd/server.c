@@ -606,6 +606,8 @@ static int make_client(noxd_server_t *s, const noxd_config_t *cfg) {
   memcpy(url + 8, cfg->root, n + 1);
   opts.base_url = url;
   opts.isolation = cfg->isolation;
+  opts.local_max_sandboxes = cfg->max_sandboxes;
+  opts.local_max_pids = cfg->max_pids;
   rc = nox_client_new(&s->client, s->loop, &opts);
   free(url);
   return rc;
