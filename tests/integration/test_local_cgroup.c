@@ -1,0 +1,224 @@
+/*
+ * The local backend's pids cgroups, with real processes and isolation none
+ * (where a process can really leave its group): commands run in a cgroup of
+ * their own, local_max_pids caps them, and whatever a command started (even
+ * a process that called setsid()) dies when the command exits, times out, or
+ * its sandbox is deleted or reaped, by this client or another on the root.
+ * Nothing of a root's cgroups is left once its clients are closed.
+ *
+ * Exits 77 (skipped) where no pids cgroup can be made, e.g. as non-root.
+ */
+#include <errno.h>
+#include <mntent.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "local_util.h"
+
+static char mount_dir[512];
+static char root_cg[1024]; /* this root's cgroups, once known */
+
+static void find_mount(void) {
+  struct mntent *m;
+  FILE *f = setmntent("/proc/self/mounts", "r");
+
+  ASSERT(f != NULL);
+  while ((m = getmntent(f)) != NULL)
+    if (strcmp(m->mnt_type, "cgroup") == 0 && hasmntopt(m, "pids") != NULL)
+      snprintf(mount_dir, sizeof(mount_dir), "%s", m->mnt_dir);
+  endmntent(f);
+}
+
+/* SIGKILLs every process in dir's cgroup tree; returns how many. */
+static int kill_tree(const char *dir) {
+  char path[2048];
+  struct dirent *de;
+  FILE *f;
+  long pid;
+  int n = 0;
+  DIR *d;
+
+  snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+  if ((f = fopen(path, "r")) != NULL) {
+    while (fscanf(f, "%ld", &pid) == 1)
+      n += kill((pid_t)pid, SIGKILL) == 0;
+    fclose(f);
+  }
+  if ((d = opendir(dir)) == NULL)
+    return n;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+      snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+      n += kill_tree(path);
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+/* A failed ASSERT must not leave a test's processes running. */
+static void on_abort(int sig) {
+  if (root_cg[0] != '\0')
+    kill_tree(root_cg);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static nox_client_t *client(uv_loop_t *loop, const char *root, uint32_t pids,
+                            uint32_t reap_ms) {
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  nox_client_t *c = NULL;
+  char url[512];
+
+  snprintf(url, sizeof(url), "local://%s", root);
+  o.base_url = url;
+  o.isolation = NOX_ISOLATION_NONE;
+  o.local_max_pids = pids;
+  o.reap_interval_ms = reap_ms;
+  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
+  return c;
+}
+
+static int sh(nox_client_t *c, const char *id, uint32_t timeout,
+              const char *script, lt_res_t *r) {
+  const char *argv[] = {"sh", "-c", script, NULL};
+  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
+
+  o.timeout_seconds = timeout;
+  return lt_exec_opts(c, id, argv, &o, r);
+}
+
+static void start_sh(nox_client_t *c, const char *id, const char *script,
+                     lt_res_t *r) {
+  const char *argv[] = {"sh", "-c", script, NULL};
+  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
+
+  o.timeout_seconds = 60;
+  memset(r, 0, sizeof(*r));
+  ASSERT_EQ(nox_exec(NULL, c, id, argv, &o, lt_on_exec, r), 0);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Waits (bounded) for a cgroup directory to be removed. */
+static int removed(uv_loop_t *loop, const char *path) {
+  for (int i = 0; i < 200 && exists(path); i++)
+    lt_sleep(loop, 25);
+  return !exists(path);
+}
+
+/* Waits (bounded) until token shows up in some process's command line. */
+static void wait_started(uv_loop_t *loop, const char *token) {
+  for (int i = 0; i < 200 && !lt_host_has_process(token); i++)
+    lt_sleep(loop, 25);
+  ASSERT(lt_host_has_process(token));
+}
+
+int main(void) {
+  uv_loop_t loop;
+  char *root = lt_mkroot();
+  char cmd_cg[1024], sb_cg[1024], *p;
+  nox_client_t *c, *other;
+  lt_res_t r, bg, bg2;
+
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  find_mount();
+  c = client(&loop, root, 12, 0);
+
+  /* A command runs in a cgroup of its own, below its sandbox's. */
+  ASSERT_EQ(sh(c, "a", 30,
+               "grep -E '^[0-9]+:([^:]*,)?pids(,[^:]*)?:' "
+               "/proc/self/cgroup",
+               &r),
+            0);
+  p = strstr(r.out, ":/noxrunner-");
+  if (mount_dir[0] == '\0' || p == NULL) {
+    printf("no usable pids cgroup here (%s): skipped\n", r.out);
+    lt_res_free(&r);
+    lt_close(c);
+    ASSERT_LOOP_CLOSES(&loop);
+    lt_rmroot(root);
+    return 77;
+  }
+  p[strcspn(p, "\n")] = '\0';
+  snprintf(cmd_cg, sizeof(cmd_cg), "%s%s", mount_dir, p + 1);
+  lt_res_free(&r);
+  snprintf(sb_cg, sizeof(sb_cg), "%s", cmd_cg);
+  *strrchr(sb_cg, '/') = '\0';
+  ASSERT(strstr(sb_cg, "/sb-a") != NULL);
+  snprintf(root_cg, sizeof(root_cg), "%s", sb_cg);
+  *strrchr(root_cg, '/') = '\0';
+  signal(SIGABRT, on_abort);
+  printf("commands of this root run under %s\n", root_cg);
+  /* ...which goes with the command, and the sandbox's with its last one. */
+  ASSERT(removed(&loop, cmd_cg));
+  ASSERT(removed(&loop, sb_cg));
+
+  /* local_max_pids: the 13th process of the sandbox cannot be made. */
+  ASSERT_EQ(sh(c, "a", 30,
+               "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do "
+               "sleep 3001 & done; echo unreachable",
+               &r),
+            0);
+  printf("16 sleeps under a cap of 12: exit %d, %s", r.exit_code, r.err);
+  ASSERT_NE(r.exit_code, 0);
+  ASSERT(strstr(r.out, "unreachable") == NULL);
+  ASSERT(strstr(r.err, "fork") != NULL);
+  lt_res_free(&r);
+  /* The sleeps it did start went with it. */
+  ASSERT(lt_gone(&loop, "sleep 3001"));
+
+  /* A process that left the command's session dies when the command exits. */
+  ASSERT_EQ(sh(c, "a", 30,
+               "setsid sleep 3002 >/dev/null 2>&1 & p=$!; sleep 0.3; "
+               "s=$(cut -d' ' -f6 /proc/$p/stat); "
+               "[ \"$s\" != \"$$\" ] && [ \"$s\" = \"$p\" ] && echo escaped",
+               &r),
+            0);
+  ASSERT_EQ(r.exit_code, 0);
+  ASSERT_STR_EQ(r.out, "escaped\n");
+  lt_res_free(&r);
+  ASSERT(lt_gone(&loop, "sleep 3002"));
+
+  /* ...and when the command times out. */
+  ASSERT_EQ(
+      sh(c, "a", 1, "setsid sleep 3003 >/dev/null 2>&1 & exec sleep 3004", &r),
+      0);
+  ASSERT_EQ(r.exit_code, 124);
+  lt_res_free(&r);
+  ASSERT(lt_gone(&loop, "sleep 3003"));
+  ASSERT(lt_gone(&loop, "sleep 3004"));
+
+  /* ...and when another client on the root deletes the sandbox. */
+  other = client(&loop, root, 0, 200);
+  start_sh(c, "b", "setsid sleep 3005 >/dev/null 2>&1 & exec sleep 3006", &bg);
+  wait_started(&loop, "sleep 3005");
+  wait_started(&loop, "sleep 3006");
+  ASSERT_EQ(lt_simple(nox_delete, other, "b"), 0);
+  lt_wait(&loop, &bg);
+  ASSERT_EQ(bg.status, 0);
+  ASSERT_EQ(bg.exit_code, 128 + SIGKILL);
+  lt_res_free(&bg);
+  ASSERT(lt_gone(&loop, "sleep 3005"));
+
+  /* ...and when the sandbox expires and the other client's reaper runs. */
+  ASSERT_EQ(lt_create(c, "short", 1, &r), 0);
+  start_sh(c, "short", "setsid sleep 3007 >/dev/null 2>&1 & exec sleep 3008",
+           &bg2);
+  wait_started(&loop, "sleep 3007");
+  lt_wait(&loop, &bg2);
+  ASSERT_EQ(bg2.exit_code, 128 + SIGKILL);
+  lt_res_free(&bg2);
+  ASSERT(lt_gone(&loop, "sleep 3007"));
+
+  /* Closing the clients leaves nothing of this root's cgroups behind. */
+  lt_close(other);
+  lt_close(c);
+  ASSERT_LOOP_CLOSES(&loop);
+  ASSERT(!exists(root_cg));
+  lt_rmroot(root);
+  return 0;
+}
