@@ -124,8 +124,8 @@ static int own_cgroup(char *out, size_t len) {
   return found;
 }
 
-int nox__local_cgroup_enter(const nox__local_t *l, const char *dir,
-                            char *saved, size_t len) {
+int nox__local_cgroup_enter(const nox__local_t *l, const char *dir, char *saved,
+                            size_t len) {
   char tid[32];
 
   (void)l;
@@ -202,8 +202,8 @@ done:
   if (!ok)
     nox__local_cgroup_free(l);
   /* An explicit "no isolation" asked for no warnings either. */
-  l->warn_no_cgroup = !ok && o->isolation != NOX_ISOLATION_NONE &&
-                      l->cg_max_pids != UINT32_MAX;
+  l->warn_no_cgroup =
+      !ok && o->isolation != NOX_ISOLATION_NONE && l->cg_max_pids != UINT32_MAX;
   return 0;
 }
 
@@ -215,8 +215,8 @@ int nox__local_cgroup_init(nox__local_t *l) {
   return 0;
 }
 
-int nox__local_cgroup_enter(const nox__local_t *l, const char *dir,
-                            char *saved, size_t len) {
+int nox__local_cgroup_enter(const nox__local_t *l, const char *dir, char *saved,
+                            size_t len) {
   (void)l, (void)dir, (void)saved, (void)len;
   return ENOTSUP;
 }
@@ -277,8 +277,7 @@ int nox__local_cgroup_prepare(const nox__local_t *l, const char *sandbox,
     return 0;
   if (err == ENOMEM)
     return NOX_ENOMEM;
-  snprintf(msg, len, "cannot make a cgroup for the command: %s",
-           strerror(err));
+  snprintf(msg, len, "cannot make a cgroup for the command: %s", strerror(err));
   return NOX_EIO;
 }
 

@@ -193,7 +193,7 @@ void nox__local_cgroup_leave(const nox__local_t *l, const char *saved);
 int nox__local_cgroup_kill(const char *dir);
 /* Worker: kills until dir can be removed (bounded), then its sandbox's. */
 void nox__local_cgroup_remove(const char *dir);
-/* Loop: kills and removes a finished command's cgroup on a worker; takes dir. */
+/* Loop: a worker kills and removes a finished command's cgroup (takes dir). */
 void nox__local_cgroup_release(nox__local_t *l, char *dir);
 /* Removes a command's cgroup that never held a process. */
 void nox__local_cgroup_discard(const char *dir);
