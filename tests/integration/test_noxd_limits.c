@@ -1,6 +1,8 @@
 /*
  * noxd's limits: past --max-execs an exec gets 503 with Retry-After (and the
- * library reports NOX_EUNAVAIL without retrying it); a client dripping its
+ * library reports NOX_EUNAVAIL without retrying it); past --max-sandboxes
+ * making a new sandbox gets 503 with Retry-After while existing ones work
+ * on; a client dripping its
  * request headers or its JSON body a byte at a time is cut off while other
  * clients are served; noxd stays up throughout.
  */
@@ -47,6 +49,31 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
 static size_t discard(char *buf, size_t size, size_t n, void *ud) {
   (void)buf;
   (void)ud;
+  return size * n;
+}
+
+typedef struct {
+  char *data;
+  size_t len;
+} buf_collect_t;
+
+static size_t collect(char *buf, size_t size, size_t n, void *ud) {
+  buf_collect_t *b = ud;
+  char *p = realloc(b->data, b->len + size * n + 1);
+  ASSERT(p != NULL);
+  memcpy(p + b->len, buf, size * n);
+  b->data = p;
+  b->len += size * n;
+  p[b->len] = '\0';
+  return size * n;
+}
+
+/* Keeps the Retry-After header line, if any. */
+static size_t keep_retry_after(char *buf, size_t size, size_t n, void *ud) {
+  if (size * n < 64 && strncasecmp(buf, "Retry-After:", 12) == 0) {
+    memcpy(ud, buf, size * n);
+    ((char *)ud)[size * n] = '\0';
+  }
   return size * n;
 }
 
@@ -107,6 +134,106 @@ static void test_exec_cap(void) {
 
   ASSERT_EQ(nox_client_close(c, NULL, NULL), 0);
   ASSERT_LOOP_CLOSES(&loop);
+  ASSERT(noxd_test_alive(&t));
+  ASSERT_EQ(noxd_test_stop(&t), 0);
+}
+
+/* ---- the sandbox cap --------------------------------------------------- */
+
+/* One request; the status, and the Retry-After value (0 when absent). */
+static long request(const char *method, const char *url, const char *body,
+                    int *retry_after, char *msg, size_t msglen) {
+  static const char prefix[] = "Retry-After:";
+  char hdr[64] = "";
+  char *resp = NULL;
+  CURL *e = curl_easy_init();
+  long code = -1;
+  buf_collect_t b = {NULL, 0};
+
+  ASSERT(e != NULL);
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  if (body != NULL)
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_retry_after);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, hdr);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
+  ASSERT_EQ(curl_easy_perform(e), CURLE_OK);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(e);
+  resp = b.data;
+  *retry_after = strncasecmp(hdr, prefix, sizeof(prefix) - 1) == 0
+                     ? atoi(hdr + sizeof(prefix) - 1)
+                     : 0;
+  msg[0] = '\0';
+  if (resp != NULL)
+    noxd_error_message(resp, msg, msglen);
+  free(resp);
+  return code;
+}
+
+static void on_capped_create(nox_req_t *req, int status,
+                             const nox_sandbox_info_t *info) {
+  (void)info;
+  ASSERT_EQ(status, NOX_EUNAVAIL);
+  ASSERT_EQ(nox_req_error(req)->http_status, 503);
+  ASSERT(strstr(nox_req_error(req)->message, "too many sandboxes") != NULL);
+  *(int *)nox_req_data(req) = 1;
+}
+
+static void test_sandbox_cap(void) {
+  noxd_test_t t;
+  const char *extra[] = {"--max-sandboxes", "2", NULL};
+  char url[300], msg[256];
+  int ra;
+
+  ASSERT_EQ(noxd_test_start(&t, "none", extra), 0);
+#define SB(id, tail)                                                           \
+  (snprintf(url, sizeof(url), "%s/v1/sandboxes/" id "%s", t.srv.url, tail), url)
+  ASSERT_EQ(request("PUT", SB("a", ""), "{}", &ra, msg, sizeof(msg)), 200);
+  ASSERT_EQ(request("PUT", SB("b", ""), "{}", &ra, msg, sizeof(msg)), 200);
+
+  /* A third sandbox, by create or by an exec's auto-create: 503. */
+  ASSERT_EQ(request("PUT", SB("c", ""), "{}", &ra, msg, sizeof(msg)), 503);
+  ASSERT_EQ(ra, 5);
+  ASSERT(strstr(msg, "too many sandboxes (the limit is 2)") != NULL);
+  ASSERT_EQ(request("POST", SB("c", "/exec"), "{\"cmd\":[\"true\"]}", &ra, msg,
+                    sizeof(msg)),
+            503);
+  ASSERT_EQ(ra, 5);
+
+  /* Existing sandboxes are unaffected: create again, exec, touch. */
+  ASSERT_EQ(
+      request("PUT", SB("a", ""), "{\"ttlSeconds\":60}", &ra, msg, sizeof(msg)),
+      200);
+  ASSERT_EQ(ra, 0);
+  ASSERT_EQ(request("POST", SB("b", "/exec"), "{\"cmd\":[\"true\"]}", &ra, msg,
+                    sizeof(msg)),
+            200);
+  ASSERT_EQ(request("POST", SB("b", "/touch"), NULL, &ra, msg, sizeof(msg)),
+            200);
+
+  /* The library sees NOX_EUNAVAIL with the server's message. */
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  o.base_url = t.srv.url;
+  o.max_retries = NOX_RETRIES_NONE;
+  nox_client_t *c;
+  ASSERT_EQ(nox_client_new(&c, &loop, &o), 0);
+  int done = 0;
+  ASSERT_EQ(nox_create(NULL, c, "d", NULL, on_capped_create, &done), 0);
+  while (!done)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(nox_client_close(c, NULL, NULL), 0);
+  ASSERT_LOOP_CLOSES(&loop);
+
+  /* A delete frees the slot at once. */
+  ASSERT_EQ(request("DELETE", SB("b", ""), NULL, &ra, msg, sizeof(msg)), 204);
+  ASSERT_EQ(request("PUT", SB("c", ""), "{}", &ra, msg, sizeof(msg)), 200);
+#undef SB
   ASSERT(noxd_test_alive(&t));
   ASSERT_EQ(noxd_test_stop(&t), 0);
 }
@@ -190,6 +317,8 @@ int main(void) {
   ASSERT_EQ(nox_library_init(), 0);
   printf("[ RUN ] exec_cap\n");
   test_exec_cap();
+  printf("[ RUN ] sandbox_cap\n");
+  test_sandbox_cap();
   printf("[ RUN ] slow_clients\n");
   test_slow_clients();
   nox_library_cleanup();
