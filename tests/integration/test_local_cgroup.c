@@ -85,7 +85,10 @@ static int sh(nox_client_t *c, const char *id, uint32_t timeout,
   nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
 
   o.timeout_seconds = timeout;
-  return lt_exec_opts(c, id, argv, &o, r);
+  int st = lt_exec_opts(c, id, argv, &o, r);
+  if (st != 0)
+    fprintf(stderr, "exec failed: %s: %s\n", nox_err_name(st), r->msg);
+  return st;
 }
 
 static void start_sh(nox_client_t *c, const char *id, const char *script,
@@ -96,6 +99,23 @@ static void start_sh(nox_client_t *c, const char *id, const char *script,
   o.timeout_seconds = 60;
   memset(r, 0, sizeof(*r));
   ASSERT_EQ(nox_exec(NULL, c, id, argv, &o, lt_on_exec, r), 0);
+}
+
+/* Leaves the session, then waits as sleep $((n+1)) to be killed. */
+#define ESCAPE_AND_WAIT "setsid sleep $n >/dev/null 2>&1 & exec sleep $((n+1))"
+
+static unsigned base; /* sleep times of this process's commands */
+
+/* "n=BASE+k; " then body, into buf (512 bytes). */
+static void script(char *buf, const char *body, unsigned k) {
+  snprintf(buf, 512, "n=%u; %s", base + k, body);
+}
+
+/* What the command line of the sleep started with n=BASE+k holds. */
+static const char *token(unsigned k) {
+  static char t[16][32];
+  snprintf(t[k], sizeof(t[k]), "sleep %u", base + k);
+  return t[k];
 }
 
 static int exists(const char *path) {
@@ -111,16 +131,21 @@ static int removed(uv_loop_t *loop, const char *path) {
 }
 
 /* Waits (bounded) until token shows up in some process's command line. */
-static void wait_started(uv_loop_t *loop, const char *token) {
-  for (int i = 0; i < 200 && !lt_host_has_process(token); i++)
+static void wait_started(uv_loop_t *loop, const char *token,
+                         const lt_res_t *r) {
+  for (int i = 0; i < 200 && !lt_host_has_process(token); i++) {
+    ASSERT(!r->done); /* the command must still be running */
     lt_sleep(loop, 25);
+  }
+  if (!lt_host_has_process(token))
+    fprintf(stderr, "\"%s\" never showed up\n", token);
   ASSERT(lt_host_has_process(token));
 }
 
 int main(void) {
   uv_loop_t loop;
   char *root = lt_mkroot();
-  char cmd_cg[1024], sb_cg[1024], *p;
+  char cmd_cg[1024], sb_cg[1024], buf[512], *p;
   nox_client_t *c, *other;
   lt_res_t r, bg, bg2;
 
@@ -157,62 +182,71 @@ int main(void) {
   ASSERT(removed(&loop, cmd_cg));
   ASSERT(removed(&loop, sb_cg));
 
-  /* local_max_pids: the 13th process of the sandbox cannot be made. */
-  ASSERT_EQ(sh(c, "a", 30,
-               "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do "
-               "sleep 3001 & done; echo unreachable",
-               &r),
-            0);
+  /*
+   * local_max_pids: the 13th process of the sandbox cannot be made. Its own
+   * sandbox: the killed sleeps count until they are reaped, and an init
+   * may reap orphans lazily. Sleep times are unique to this process and
+   * computed by the shell, so only the sleeps have the token in their
+   * command line.
+   */
+  base = 1000000u + (unsigned)getpid() % 1000000u * 10u;
+  script(buf,
+         "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do "
+         "sleep $n & done; echo unreachable",
+         1);
+  ASSERT_EQ(sh(c, "capped", 30, buf, &r), 0);
   printf("16 sleeps under a cap of 12: exit %d, %s", r.exit_code, r.err);
   ASSERT_NE(r.exit_code, 0);
   ASSERT(strstr(r.out, "unreachable") == NULL);
   ASSERT(strstr(r.err, "fork") != NULL);
   lt_res_free(&r);
   /* The sleeps it did start went with it. */
-  ASSERT(lt_gone(&loop, "sleep 3001"));
+  ASSERT(lt_gone(&loop, token(1)));
 
   /* A process that left the command's session dies when the command exits. */
-  ASSERT_EQ(sh(c, "a", 30,
-               "setsid sleep 3002 >/dev/null 2>&1 & p=$!; sleep 0.3; "
-               "s=$(cut -d' ' -f6 /proc/$p/stat); "
-               "[ \"$s\" != \"$$\" ] && [ \"$s\" = \"$p\" ] && echo escaped",
-               &r),
-            0);
+  script(buf,
+         "setsid sleep $n >/dev/null 2>&1 & p=$!; sleep 0.3; "
+         "s=$(cut -d' ' -f6 /proc/$p/stat); "
+         "[ \"$s\" != \"$$\" ] && [ \"$s\" = \"$p\" ] && echo escaped",
+         2);
+  ASSERT_EQ(sh(c, "a", 30, buf, &r), 0);
   ASSERT_EQ(r.exit_code, 0);
   ASSERT_STR_EQ(r.out, "escaped\n");
   lt_res_free(&r);
-  ASSERT(lt_gone(&loop, "sleep 3002"));
+  ASSERT(lt_gone(&loop, token(2)));
 
   /* ...and when the command times out. */
-  ASSERT_EQ(
-      sh(c, "a", 1, "setsid sleep 3003 >/dev/null 2>&1 & exec sleep 3004", &r),
-      0);
+  script(buf, ESCAPE_AND_WAIT, 3);
+  ASSERT_EQ(sh(c, "t", 1, buf, &r), 0);
   ASSERT_EQ(r.exit_code, 124);
   lt_res_free(&r);
-  ASSERT(lt_gone(&loop, "sleep 3003"));
-  ASSERT(lt_gone(&loop, "sleep 3004"));
+  ASSERT(lt_gone(&loop, token(3)));
+  ASSERT(lt_gone(&loop, token(4)));
 
   /* ...and when another client on the root deletes the sandbox. */
   other = client(&loop, root, 0, 200);
-  start_sh(c, "b", "setsid sleep 3005 >/dev/null 2>&1 & exec sleep 3006", &bg);
-  wait_started(&loop, "sleep 3005");
-  wait_started(&loop, "sleep 3006");
+  script(buf, ESCAPE_AND_WAIT, 5);
+  start_sh(c, "b", buf, &bg);
+  wait_started(&loop, token(5), &bg);
+  wait_started(&loop, token(6), &bg);
   ASSERT_EQ(lt_simple(nox_delete, other, "b"), 0);
   lt_wait(&loop, &bg);
+  if (bg.status != 0)
+    fprintf(stderr, "exec failed: %s\n", bg.msg);
   ASSERT_EQ(bg.status, 0);
   ASSERT_EQ(bg.exit_code, 128 + SIGKILL);
   lt_res_free(&bg);
-  ASSERT(lt_gone(&loop, "sleep 3005"));
+  ASSERT(lt_gone(&loop, token(5)));
 
   /* ...and when the sandbox expires and the other client's reaper runs. */
   ASSERT_EQ(lt_create(c, "short", 1, &r), 0);
-  start_sh(c, "short", "setsid sleep 3007 >/dev/null 2>&1 & exec sleep 3008",
-           &bg2);
-  wait_started(&loop, "sleep 3007");
+  script(buf, ESCAPE_AND_WAIT, 7);
+  start_sh(c, "short", buf, &bg2);
+  wait_started(&loop, token(7), &bg2);
   lt_wait(&loop, &bg2);
   ASSERT_EQ(bg2.exit_code, 128 + SIGKILL);
   lt_res_free(&bg2);
-  ASSERT(lt_gone(&loop, "sleep 3007"));
+  ASSERT(lt_gone(&loop, token(7)));
 
   /* Closing the clients leaves nothing of this root's cgroups behind. */
   lt_close(other);

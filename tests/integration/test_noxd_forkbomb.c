@@ -180,10 +180,10 @@ int main(void) {
   ASSERT(strstr(p, "/sb-probe") != NULL);
   *strstr(p, "/sb-probe") = '\0';
   snprintf(root_cg, sizeof(root_cg), "%s%s", mount_dir, p);
+  snprintf(needle, sizeof(needle), "%s/sb-bomb/", p);
   free(body);
   signal(SIGABRT, on_abort);
   snprintf(sb_cg, sizeof(sb_cg), "%s/sb-bomb", root_cg);
-  snprintf(needle, sizeof(needle), "%s/sb-bomb/", p);
   printf("noxd's commands run under %s\n", root_cg);
 
   /* The bomb: forks without end, while its first shell waits to be killed. */
