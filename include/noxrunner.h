@@ -284,13 +284,14 @@ typedef struct nox_client_options {
   /**
    * Local backend: most processes and threads the running commands of one
    * sandbox may have together (default 1024; UINT32_MAX: no limit). Enforced
-   * with a pids cgroup per sandbox (cgroup v1 pids hierarchy, or cgroup v2
-   * with the pids controller) where this process may create cgroups, as
-   * root usually can; a fork past it fails with EAGAIN inside the sandbox.
-   * The cgroup also lets a timeout, the end of a command, a delete or the
-   * reaper kill every process a command started, even those that left its
-   * process group. Without a usable cgroup hierarchy nothing is limited and
-   * the first exec prints a warning on stderr.
+   * with a pids cgroup per sandbox where this process may make cgroups in a
+   * cgroup v1 pids hierarchy, as root usually can (cgroup v2 is not used);
+   * a fork past it fails with EAGAIN inside the sandbox. Killed processes
+   * count until they are reaped. The cgroup also lets a timeout, the end of
+   * a command, a delete or the reaper kill every process a command started,
+   * even those that left its process group. Without a usable hierarchy
+   * nothing is limited, and the first exec prints a warning on stderr unless
+   * isolation is NOX_ISOLATION_NONE.
    */
   uint32_t local_max_pids;
 } nox_client_options_t;

@@ -9,11 +9,13 @@
  *
  * Limits are rlimits set by a /bin/sh wrapper that then execs the command
  * ("ulimit -v" for memoryLimit as address space, "ulimit -t" for cpuLimit as
- * a CPU-seconds budget: cores x the exec's timeout). cgroups are not used:
- * they need a delegated, writable hierarchy that neither root-in-a-container
- * nor ordinary users can count on. Inside bwrap the wrapper is always used,
- * because bwrap reports a missing program as its own exit status 1, while
- * the shell's exec gives the conventional 127 (126 when not executable).
+ * a CPU-seconds budget: cores x the exec's timeout). cgroups are not used
+ * for these: they need a delegated, writable hierarchy that neither
+ * root-in-a-container nor ordinary users can count on; only the pids cap
+ * is a cgroup, where one can be made (cgroup.c). Inside bwrap the wrapper
+ * is always used, because bwrap reports a missing program as its own exit
+ * status 1, while the shell's exec gives the conventional 127 (126 when not
+ * executable).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,10 @@
  *   sb-NAME/workspace/     what commands see as /workspace
  *   .trash-*               sandboxes being removed
  *
+ * Each command also runs in a pids cgroup of its own below its sandbox's
+ * (cgroup.c), where the host allows one: the sandbox's process cap, and a
+ * handle on every process a command started.
+ *
  * Threads: everything touching the disk beyond one small file runs in a
  * job on libuv's work queue; the loop thread only spawns, reads pipes and
  * completes requests. A job never reads its request: it works on copies,
