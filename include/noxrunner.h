@@ -286,8 +286,9 @@ typedef struct nox_client_options {
    * sandbox may have together (default 1024; UINT32_MAX: no limit). Enforced
    * with a pids cgroup per sandbox where this process may make cgroups in a
    * cgroup v1 pids hierarchy, as root usually can (cgroup v2 is not used);
-   * a fork past it fails with EAGAIN inside the sandbox. Killed processes
-   * count until they are reaped. The cgroup also lets a timeout, the end of
+   * a fork past it fails with EAGAIN inside the sandbox, and an exec that
+   * cannot start for it fails with NOX_EUNAVAIL. Killed processes count
+   * until they are reaped. The cgroup also lets a timeout, the end of
    * a command, a delete or the reaper kill every process a command started,
    * even those that left its process group. Without a usable hierarchy
    * nothing is limited, and the first exec prints a warning on stderr unless

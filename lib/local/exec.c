@@ -259,6 +259,16 @@ static void spawn_failed(exec_t *x, int err, const char *prog, const char *cwd,
     return;
   }
   x->req = NULL;
+  if (prog != NULL && err == UV_EAGAIN && x->cgroup != NULL) {
+    /* Nothing ran: a later try can succeed once processes have ended. */
+    nox__req_set_message(req,
+                         "the sandbox is at its process limit (%lu); retry "
+                         "when some of its processes have ended",
+                         (unsigned long)x->local->cg_max_pids);
+    nox__local_finish(req, NOX_EUNAVAIL);
+    close_handles(x);
+    return;
+  }
   if (prog == NULL)
     nox__req_set_message(req, "cannot move the command into its cgroup: %s",
                          strerror(err));

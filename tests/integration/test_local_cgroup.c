@@ -203,6 +203,24 @@ int main(void) {
   /* The sleeps it did start went with it. */
   ASSERT(lt_gone(&loop, token(1)));
 
+  /* A sandbox at its cap runs no further command: nothing can start. */
+  script(buf,
+         "for i in 1 2 3 4 5 6 7 8 9 10 11; do sleep $n & done; "
+         "exec sleep $((n+1))",
+         9);
+  start_sh(c, "full", buf, &bg);
+  wait_started(&loop, token(10), &bg);
+  {
+    const char *argv[] = {"true", NULL};
+    ASSERT_EQ(lt_exec_opts(c, "full", argv, NULL, &r), NOX_EUNAVAIL);
+    ASSERT(strstr(r.msg, "at its process limit (12)") != NULL);
+  }
+  ASSERT_EQ(lt_simple(nox_delete, c, "full"), 0);
+  lt_wait(&loop, &bg);
+  lt_res_free(&bg);
+  ASSERT(lt_gone(&loop, token(9)));
+  ASSERT(lt_gone(&loop, token(10)));
+
   /* A process that left the command's session dies when the command exits. */
   script(buf,
          "setsid sleep $n >/dev/null 2>&1 & p=$!; sleep 0.3; "

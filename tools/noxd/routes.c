@@ -155,7 +155,7 @@ static void reply_failure(noxd_conn_t *c, nox_req_t *req, int status) {
   if (status == NOX_ECLOSING)
     msg = "server is shutting down";
   noxd_reply_error(c, noxd_status_for(status), "%s", msg);
-  /* The local backend's only NOX_EUNAVAIL: --max-sandboxes was reached. */
+  /* --max-sandboxes, or --max-pids when a command could not start. */
   if (status == NOX_EUNAVAIL && c->resp != NULL)
     MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER,
                             NOXD_RETRY_AFTER_SANDBOXES);
