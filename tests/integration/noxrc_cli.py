@@ -55,8 +55,9 @@ def run(base, *args, env=None, stdin=None, timeout=120):
                        stdin=stdin if stdin is not None else subprocess.DEVNULL,
                        timeout=timeout)
     err = p.stderr
-    # Without a usable bubblewrap the local backend warns once per process.
-    if err.startswith(b"noxrunner: warning: bubblewrap"):
+    # Without a usable bubblewrap (or pids cgroup) the local backend warns
+    # once per process.
+    while err.startswith(b"noxrunner: warning: "):
         err = err[err.index(b"\n") + 1:]
     return p.returncode, p.stdout, err
 

@@ -196,7 +196,7 @@ int main(void) {
   static const char *const bomb[] = {"sh", "-c",
                                      "b(){ b|b& }; b; exec sleep 3100", NULL};
   nox_exec_options_t eo = NOX_EXEC_OPTIONS_INIT;
-  eo.timeout_seconds = 4;
+  eo.timeout_seconds = 6;
   outcome_t out = {0, 0, 0};
   ASSERT_EQ(nox_exec(NULL, c, "bomb", bomb, &eo, on_exec, &out), 0);
 
@@ -206,7 +206,7 @@ int main(void) {
   snprintf(calm, sizeof(calm), "%s/v1/sandboxes/calm/exec", t.srv.url);
   static const char echo[] = "{\"cmd\":[\"echo\",\"still here\"]}";
   noxd_http_opts_t eho = {NULL, echo, sizeof(echo) - 1, false};
-  int rounds = 0;
+  int rounds = 0, during = 0;
   while (!out.done) {
     run_for(&loop, 100);
     cur = read_number(sb_cg, "pids.current");
@@ -221,11 +221,14 @@ int main(void) {
     ASSERT(strstr(body, "\"exitCode\":0") != NULL);
     ASSERT(strstr(body, "still here") != NULL);
     free(body);
+    /* Served while the bomb was there before and after: during it. */
+    if (cur > 0 && read_number(sb_cg, "pids.current") > 0)
+      during++;
   }
   printf("  the bomb's sandbox held at most %ld processes (cap %d); "
-         "%d rounds of /healthz and exec elsewhere served meanwhile\n",
-         most, MAX_PIDS, rounds);
-  ASSERT_EQ(rounds, 5);
+         "%d of %d rounds of /healthz and exec elsewhere served during it\n",
+         most, MAX_PIDS, during, rounds);
+  ASSERT_GE(during, 1);
   ASSERT_GT(most, MAX_PIDS / 2); /* it really was a bomb */
   ASSERT_EQ(out.status, 0);
   ASSERT_EQ(out.exit_code, 124);
