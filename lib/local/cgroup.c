@@ -257,9 +257,10 @@ int nox__local_cgroup_prepare(const nox__local_t *l, const char *sandbox,
     snprintf(max, sizeof(max), "%lu", (unsigned long)l->cg_max_pids);
   /*
    * The last command of the sandbox (in any process) removes its directory,
-   * and closing a client removes the root's: made again if that raced us.
+   * and closing a client removes the root's: made again if that raced us
+   * (ENOENT once it is gone, ENODEV while it is being removed).
    */
-  for (attempt = 0; attempt < 5 && *dir == NULL; attempt++) {
+  for (attempt = 0; attempt < 10 && *dir == NULL; attempt++) {
     err = make_dir(l->cg_top) == 0 ? 0 : errno;
     if (err == 0 && make_dir(l->cg_base) != 0)
       err = errno;
@@ -269,7 +270,7 @@ int nox__local_cgroup_prepare(const nox__local_t *l, const char *sandbox,
       err = write_file(sb, "pids.max", max);
     if (err == 0 && (*dir = make_unique(sb)) == NULL)
       err = errno;
-    if (err != 0 && err != ENOENT)
+    if (err != 0 && err != ENOENT && err != ENODEV)
       break;
   }
   free(sb);

@@ -118,6 +118,41 @@ static const char *token(unsigned k) {
   return t[k];
 }
 
+/* A steady stream of short commands into one sandbox. */
+#define STREAM_TOTAL 400
+#define STREAM_WIDTH 3
+
+typedef struct {
+  nox_client_t *clients[2];
+  int started, done, failed;
+} stream_t;
+
+static void stream_next(stream_t *st);
+
+static void on_stream_exec(nox_req_t *req, int status,
+                           const nox_exec_result_t *res) {
+  stream_t *st = nox_req_data(req);
+
+  st->done++;
+  if (status != 0 || res->exit_code != 0) {
+    fprintf(stderr, "exec failed: %s: %s\n", nox_err_name(status),
+            nox_req_error(req)->message);
+    st->failed++;
+  }
+  stream_next(st);
+}
+
+static void stream_next(stream_t *st) {
+  const char *argv[] = {"true", NULL};
+
+  if (st->started == STREAM_TOTAL)
+    return;
+  ASSERT_EQ(nox_exec(NULL, st->clients[st->started % 2], "many", argv, NULL,
+                     on_stream_exec, st),
+            0);
+  st->started++;
+}
+
 static int exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
@@ -265,6 +300,18 @@ int main(void) {
   ASSERT_EQ(bg2.exit_code, 128 + SIGKILL);
   lt_res_free(&bg2);
   ASSERT(lt_gone(&loop, token(7)));
+
+  /*
+   * Commands of one sandbox starting while others end, from two clients:
+   * an end may remove the sandbox's cgroup just as a start makes its own
+   * below it (seen as ENODEV from mkdir). Every one must run.
+   */
+  stream_t st = {{c, other}, 0, 0, 0};
+  for (int i = 0; i < STREAM_WIDTH; i++)
+    stream_next(&st);
+  while (st.done < STREAM_TOTAL)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(st.failed, 0);
 
   /* Closing the clients leaves nothing of this root's cgroups behind. */
   lt_close(other);
