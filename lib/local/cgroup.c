@@ -10,9 +10,10 @@
  *   noxrunner-UID/ROOTHASH/SANDBOX/PID-N/   one command
  * ROOTHASH keeps roots apart, so two servers on different roots never share
  * a sandbox's cgroup; processes sharing a root do share it, as they share
- * the sandbox. A SANDBOX directory exists only while one of its commands
- * runs: the last command's cleanup removes it and the next makes it again,
- * so nothing is left behind when a root is thrown away.
+ * the sandbox. A command's directory goes when the command has ended; a
+ * SANDBOX directory stays between commands and goes with its sandbox
+ * (delete, expiry) or when a client of the root closes, so nothing is left
+ * behind when a root is thrown away.
  *
  * A command enters its cgroup without a window outside it: in v1 the pids
  * controller is thread-granular, so the loop thread moves itself into the
@@ -166,6 +167,54 @@ static char *make_unique(const char *dir) {
   return NULL;
 }
 
+static int drain(const char *dir);
+
+/* Calls fn(dir/NAME, NAME) for each cgroup directory below dir. */
+static void each_child(const char *dir,
+                       void (*fn)(const char *path, const char *name)) {
+  struct dirent *de;
+  char *path;
+  DIR *d = opendir(dir);
+
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    if (de->d_type != DT_DIR || de->d_name[0] == '.')
+      continue;
+    if ((path = join(dir, de->d_name)) != NULL)
+      fn(path, de->d_name);
+    free(path);
+  }
+  if (d != NULL)
+    closedir(d);
+}
+
+/* A command's cgroup whose process (PID-N) is gone: what it left dies. */
+static void sweep_command(const char *path, const char *name) {
+  long pid = strtol(name, NULL, 10);
+
+  if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+    drain(path);
+}
+
+static void sweep_sandbox(const char *path, const char *name) {
+  (void)name;
+  each_child(path, sweep_command);
+  rmdir(path); /* only if no command of a live process is in it */
+}
+
+static void sweep_root(const char *path, const char *name) {
+  (void)name;
+  each_child(path, sweep_sandbox);
+  rmdir(path);
+}
+
+/*
+ * What processes that ended without closing their clients (crashes) left
+ * under noxrunner-UID, for any root: a root may never be used again.
+ */
+static void sweep(const char *top) {
+  each_child(top, sweep_root);
+}
+
 int nox__local_cgroup_init(nox__local_t *l) {
   const nox_client_options_t *o = &l->client->opts;
   uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the root */
@@ -188,6 +237,8 @@ int nox__local_cgroup_init(nox__local_t *l) {
     return NOX_ENOMEM;
   }
   /* Usable means: cgroups can be made, and this thread can move in and out. */
+  if (make_dir(l->cg_top) == 0)
+    sweep(l->cg_top);
   if (make_dir(l->cg_top) != 0 || make_dir(l->cg_base) != 0 ||
       (probe = make_unique(l->cg_base)) == NULL)
     goto done;
@@ -234,7 +285,25 @@ static char *make_unique(const char *dir) {
 #endif
 
 void nox__local_cgroup_free(nox__local_t *l) {
-  /* Fails while another process still runs commands of this root: fine. */
+  struct dirent *de;
+  char *sb;
+  DIR *d;
+
+  /*
+   * Sandboxes' directories stay between their commands; they go here (or
+   * with their sandbox). Those another process still runs commands in
+   * cannot be removed, which is right.
+   */
+  d = l->cg_base != NULL ? opendir(l->cg_base) : NULL;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    if (de->d_type != DT_DIR || de->d_name[0] == '.')
+      continue;
+    if ((sb = join(l->cg_base, de->d_name)) != NULL)
+      rmdir(sb);
+    free(sb);
+  }
+  if (d != NULL)
+    closedir(d);
   if (l->cg_base != NULL)
     rmdir(l->cg_base);
   free(l->cg_base);
@@ -256,9 +325,9 @@ int nox__local_cgroup_prepare(const nox__local_t *l, const char *sandbox,
   else
     snprintf(max, sizeof(max), "%lu", (unsigned long)l->cg_max_pids);
   /*
-   * The last command of the sandbox (in any process) removes its directory,
-   * and closing a client removes the root's: made again if that raced us
-   * (ENOENT once it is gone, ENODEV while it is being removed).
+   * A delete, or a client of the root closing (in any process), removes
+   * the sandbox's directory: made again if that raced us (ENOENT once it is
+   * gone, ENODEV while it is being removed).
    */
   for (attempt = 0; attempt < 10 && *dir == NULL; attempt++) {
     err = make_dir(l->cg_top) == 0 ? 0 : errno;
@@ -315,20 +384,8 @@ static int drain(const char *dir) {
   return -1;
 }
 
-/* The sandbox's directory goes with its last command. */
-static void remove_parent(const char *dir) {
-  char *sb = strdup(dir), *slash;
-
-  if (sb != NULL && (slash = strrchr(sb, '/')) != NULL) {
-    *slash = '\0';
-    rmdir(sb);
-  }
-  free(sb);
-}
-
 void nox__local_cgroup_remove(const char *dir) {
   drain(dir);
-  remove_parent(dir);
 }
 
 static void release_run(nox__local_job_t *job) {
@@ -358,7 +415,6 @@ void nox__local_cgroup_release(nox__local_t *l, char *dir) {
 
 void nox__local_cgroup_discard(const char *dir) {
   rmdir(dir);
-  remove_parent(dir);
 }
 
 void nox__local_cgroup_drop(const nox__local_t *l, const char *sandbox) {

@@ -195,7 +195,7 @@ int nox__local_cgroup_enter(const nox__local_t *l, const char *dir,
 void nox__local_cgroup_leave(const nox__local_t *l, const char *saved);
 /* Stops forks in dir and SIGKILLs what it holds; returns how many. */
 int nox__local_cgroup_kill(const char *dir);
-/* Worker: kills until dir can be removed (bounded), then its sandbox's. */
+/* Worker: kills until dir can be removed (bounded). */
 void nox__local_cgroup_remove(const char *dir);
 /* Loop: a worker kills and removes a finished command's cgroup (takes dir). */
 void nox__local_cgroup_release(nox__local_t *l, char *dir);

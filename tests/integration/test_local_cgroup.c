@@ -12,6 +12,7 @@
 #include <mntent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "local_util.h"
 
@@ -183,6 +184,7 @@ int main(void) {
   char cmd_cg[1024], sb_cg[1024], buf[512], *p;
   nox_client_t *c, *other;
   lt_res_t r, bg, bg2;
+  int st;
 
   ASSERT_EQ(uv_loop_init(&loop), 0);
   find_mount();
@@ -213,9 +215,9 @@ int main(void) {
   *strrchr(root_cg, '/') = '\0';
   signal(SIGABRT, on_abort);
   printf("commands of this root run under %s\n", root_cg);
-  /* ...which goes with the command, and the sandbox's with its last one. */
+  /* ...which goes with the command; the sandbox's stays for the next. */
   ASSERT(removed(&loop, cmd_cg));
-  ASSERT(removed(&loop, sb_cg));
+  ASSERT(exists(sb_cg));
 
   /*
    * local_max_pids: the 13th process of the sandbox cannot be made. Its own
@@ -290,6 +292,9 @@ int main(void) {
   ASSERT_EQ(bg.exit_code, 128 + SIGKILL);
   lt_res_free(&bg);
   ASSERT(lt_gone(&loop, token(5)));
+  /* The sandbox's cgroup went with it (its command's, with the command). */
+  snprintf(sb_cg, sizeof(sb_cg), "%s/sb-b", root_cg);
+  ASSERT(removed(&loop, sb_cg));
 
   /* ...and when the sandbox expires and the other client's reaper runs. */
   ASSERT_EQ(lt_create(c, "short", 1, &r), 0);
@@ -306,12 +311,54 @@ int main(void) {
    * an end may remove the sandbox's cgroup just as a start makes its own
    * below it (seen as ENODEV from mkdir). Every one must run.
    */
-  stream_t st = {{c, other}, 0, 0, 0};
+  stream_t sm = {{c, other}, 0, 0, 0};
   for (int i = 0; i < STREAM_WIDTH; i++)
-    stream_next(&st);
-  while (st.done < STREAM_TOTAL)
+    stream_next(&sm);
+  while (sm.done < STREAM_TOTAL)
     uv_run(&loop, UV_RUN_ONCE);
-  ASSERT_EQ(st.failed, 0);
+  ASSERT_EQ(sm.failed, 0);
+
+  /*
+   * A process that died without closing its client left a command's cgroup
+   * with a process in it, under a root never used again: the next client
+   * anywhere kills what it holds and removes it.
+   */
+  {
+    char top[1100], stale[1300], procs[1400], pidtext[32];
+    pid_t dead = fork(), sleeper;
+    ASSERT(dead >= 0);
+    if (dead == 0)
+      _exit(0);
+    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+    snprintf(top, sizeof(top), "%s", root_cg);
+    *strrchr(top, '/') = '\0';
+    snprintf(stale, sizeof(stale), "%s/00000000deadbeef", top);
+    ASSERT_EQ(mkdir(stale, 0755), 0);
+    strcat(stale, "/sb-crashed");
+    ASSERT_EQ(mkdir(stale, 0755), 0);
+    snprintf(stale + strlen(stale), 40, "/%ld-1", (long)dead);
+    ASSERT_EQ(mkdir(stale, 0755), 0);
+    sleeper = fork();
+    ASSERT(sleeper >= 0);
+    if (sleeper == 0) {
+      execlp("sleep", "sleep", "60", (char *)NULL);
+      _exit(127);
+    }
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", stale);
+    snprintf(pidtext, sizeof(pidtext), "%ld", (long)sleeper);
+    FILE *f = fopen(procs, "w");
+    ASSERT(f != NULL);
+    ASSERT(fputs(pidtext, f) >= 0);
+    ASSERT_EQ(fclose(f), 0);
+    nox_client_t *fresh = client(&loop, root, 0, 0);
+    ASSERT_EQ(waitpid(sleeper, &st, 0), sleeper);
+    ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    ASSERT(!exists(stale));
+    *strrchr(stale, '/') = '\0';
+    *strrchr(stale, '/') = '\0';
+    ASSERT(!exists(stale));
+    lt_close(fresh);
+  }
 
   /* Closing the clients leaves nothing of this root's cgroups behind. */
   lt_close(other);

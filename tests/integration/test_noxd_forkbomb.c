@@ -3,8 +3,8 @@
  * nothing but the cgroup holds it): while it runs, /healthz and a command
  * in another sandbox are served and the bomb's sandbox never holds more
  * processes than the cap; the bomb's exec ends at its timeout with 124;
- * afterwards no process of its cgroup is left and the cgroup is gone; noxd
- * is still up and stops cleanly.
+ * afterwards no process of its cgroup is left and the command's cgroup is
+ * gone; noxd is still up, and stops cleanly leaving no cgroup behind.
  *
  * Exits 77 (skipped) where noxd cannot make pids cgroups (e.g. non-root).
  * Whatever happens, the test's exit path kills what the sandbox's cgroups
@@ -120,6 +120,19 @@ static long read_number(const char *dir, const char *file) {
     v = -1;
   fclose(f);
   return v;
+}
+
+/* The cgroups below dir (commands' cgroups below a sandbox's). */
+static int subdirs(const char *dir) {
+  struct dirent *de;
+  int n = 0;
+  DIR *d = opendir(dir);
+
+  while (d != NULL && (de = readdir(d)) != NULL)
+    n += de->d_type == DT_DIR && de->d_name[0] != '.';
+  if (d != NULL)
+    closedir(d);
+  return n;
 }
 
 static int exists(const char *path) {
@@ -238,9 +251,10 @@ int main(void) {
   for (i = 0; i < 400 && processes_in(needle) > 0; i++)
     run_for(&loop, 25);
   ASSERT_EQ(processes_in(needle), 0);
-  for (i = 0; i < 400 && exists(sb_cg); i++)
+  for (i = 0; i < 400 && subdirs(sb_cg) > 0; i++)
     run_for(&loop, 25);
-  ASSERT(!exists(sb_cg));
+  ASSERT_EQ(subdirs(sb_cg), 0); /* the command's cgroup is gone */
+  ASSERT_EQ(read_number(sb_cg, "cgroup.procs"), -1); /* empty */
 
   ASSERT_EQ(nox_client_close(c, NULL, NULL), 0);
   ASSERT_LOOP_CLOSES(&loop);
