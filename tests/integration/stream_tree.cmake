@@ -1,0 +1,14 @@
+# Streaming transfers of real trees on disk, through both backends: a
+# 100,000-file round trip, and concurrent uploads into one destination.
+if(TARGET noxd)
+  set(_tree_util ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_util.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/integration/http_common.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/integration/noxd_util.c)
+  # Takes about a minute in the sanitizer build on tmpfs; the timeout leaves
+  # room for a loaded machine or a fallback onto a slow disk.
+  nox_add_test(test_stream_many
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stream_many.c
+            ${_tree_util}
+    LABELS stream slow integration
+    TIMEOUT 1200)
+endif()
