@@ -12,3 +12,10 @@ if(TARGET noxd)
     LABELS stream slow integration
     TIMEOUT 1200)
 endif()
+if(TARGET noxd)
+  nox_add_test(test_stream_race
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stream_race.c
+            ${_tree_util}
+    LABELS stream local noxd integration
+    TIMEOUT 300)
+endif()
