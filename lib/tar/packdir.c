@@ -212,12 +212,6 @@ done:
   return r;
 }
 
-int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
-                       char *errmsg, size_t errlen) {
-  return nox__tar_pack_filtered(path, NULL, NULL, cb, NULL, data, errmsg,
-                                errlen);
-}
-
 int nox__tar_pack_filtered(const char *path, char *const *include,
                            char *const *exclude, nox__tar_chunk_cb cb,
                            void (*entry_cb)(void *data), void *data,
