@@ -6,6 +6,8 @@
  * upload must succeed, and afterwards every file must be exactly one
  * upload's version of it (content, size and mode together), every symlink
  * one upload's target, with no stray temporary file left beside them.
+ * Downloads of the sandbox running meanwhile succeed too, though the tree
+ * changes under them (temporary files come and go, files are renamed over).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -132,6 +134,13 @@ static void check_dest(const char *dest) {
   ASSERT_EQ(st_count(dest), 1 + 2 * NDIRS + NDIRS * NPER + 3 + UPLOADS * 5);
 }
 
+static int discard(nox_req_t *req, const char *buf, size_t len) {
+  (void)req;
+  (void)buf;
+  (void)len;
+  return 0;
+}
+
 static void on_done(nox_req_t *req, int status) {
   int *st = nox_req_data(req);
   *st = status;
@@ -177,9 +186,22 @@ static void race(const char *url, char *const *srcs, const char *root) {
           nox_upload(&up[j].req, t.client, "race", &uo, st_on_done, &up[j]), 0);
       t.pending++;
     }
+    /* Downloads while they run see some mix, but must not fail. */
+    st_xfer_t mid[2];
+    for (int k = 0; k < 2; k++) {
+      st_xfer_init(&mid[k], &t);
+      nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
+      d.src = "/workspace";
+      ASSERT_EQ(nox_download(&mid[k].req, t.client, "race", &d, discard,
+                             st_on_done, &mid[k]),
+                0);
+      t.pending++;
+    }
     ht_wait(&t);
     for (int k = 0; k < UPLOADS; k++)
       ST_EXPECT(&up[k], 0);
+    for (int k = 0; k < 2; k++)
+      ST_EXPECT(&mid[k], 0);
 
     char out[4200];
     snprintf(out, sizeof(out), "%s/out%d", root, round);
