@@ -609,6 +609,8 @@ typedef struct nox_upload_options {
  * Immediate errors also include NOX_EARCHIVE (a file could not be packed).
  * Errors given to cb also include NOX_EIO (dir unreadable), NOX_EARCHIVE
  * and NOX_EUSER.
+ * Uploads into the same place at once all succeed; each file ends up as
+ * one upload's whole version of it (content and mode), the last written.
  */
 NOX_EXTERN int nox_upload(nox_req_t **out, nox_client_t *client,
                           const char *session_id,

@@ -280,10 +280,6 @@ char *nox__strdup(const char *s);
 /* Frees a NULL-terminated string vector (NULL is fine). */
 void nox__strv_free(char **v);
 
-/* Packs files into a gzip tar in memory (lib/tar/pack.c). */
-int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
-                        char *errmsg, size_t errlen);
-
 /* ---- admission.c ---- */
 void nox__admission_init(nox_client_t *c);
 /*

@@ -1,5 +1,6 @@
 /*
- * Safe extraction of an archive held in memory into a directory.
+ * The safe-extraction policy, applied to each member before the disk writer
+ * sees it (lib/tar/unpack.c).
  *
  * libarchive's disk writer resolves names against the process's working
  * directory, which a library cannot change (it is shared by every thread),
@@ -12,7 +13,6 @@
  * Device nodes, FIFOs and sockets are refused; so are hardlinks whose
  * target leaves DIR, and symlinks whose target does.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +21,6 @@
 
 #include "internal.h"
 #include "tar/tar.h"
-
-#define EXTRACT_FLAGS                                                          \
-  (ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |                    \
-   ARCHIVE_EXTRACT_SECURE_SYMLINKS)
 
 /*
  * Normalises a member name in place: drops "." and empty components (so
@@ -189,147 +185,5 @@ int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e) {
 done:
   free(name);
   free(target);
-  return r;
-}
-
-static int copy_data(nox__tar_dest_t *x, struct archive *in, struct archive *out,
-                     const char *name, uint64_t *total, uint64_t max_bytes) {
-  const void *buf;
-  size_t len;
-  la_int64_t off;
-  int r;
-
-  for (;;) {
-    r = archive_read_data_block(in, &buf, &len, &off);
-    if (r == ARCHIVE_EOF)
-      return 0;
-    if (r < ARCHIVE_WARN) {
-      nox__tar_set_error(x->errmsg, x->errlen, "bad archive at \"%s\": %s",
-                         name, archive_error_string(in));
-      return archive_errno(in) == ENOMEM ? NOX_ENOMEM : NOX_EARCHIVE;
-    }
-    *total += len;
-    if (*total > max_bytes) {
-      nox__tar_set_error(x->errmsg, x->errlen,
-                         "archive holds more than %llu bytes (at \"%s\")",
-                         (unsigned long long)max_bytes, name);
-      return NOX_ETOOBIG;
-    }
-    if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN) {
-      nox__tar_set_error(x->errmsg, x->errlen, "cannot write \"%s\": %s", name,
-                         archive_error_string(out));
-      return NOX_EIO;
-    }
-  }
-}
-
-int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
-                         const nox__tar_limits_t *limits, char *errmsg,
-                         size_t errlen) {
-  uint64_t max_entries = NOX__TAR_DEFAULT_MAX_ENTRIES;
-  uint64_t max_bytes = NOX__TAR_DEFAULT_MAX_BYTES;
-  uint64_t nentries = 0, total = 0;
-  nox__tar_dest_t x = {dir, strlen(dir), NULL, 0, errmsg, errlen};
-  struct archive *in = archive_read_new();
-  struct archive *out = archive_write_disk_new();
-  struct archive_entry *e;
-  char *name = NULL;
-  int r;
-
-  if (limits != NULL && limits->max_entries != 0)
-    max_entries = limits->max_entries;
-  if (limits != NULL && limits->max_bytes != 0)
-    max_bytes = limits->max_bytes;
-  while (x.dirlen > 1 && dir[x.dirlen - 1] == '/')
-    x.dirlen--;
-  if (in == NULL || out == NULL) {
-    r = NOX_ENOMEM;
-    goto done;
-  }
-  /*
-   * Any compression, but only tar formats: format_all would also accept
-   * mtree, whose "contents=" keyword makes the reader copy arbitrary host
-   * files into the destination.
-   */
-  archive_read_support_filter_all(in);
-  archive_read_support_format_tar(in);
-  archive_read_support_format_gnutar(in);
-  archive_read_support_format_empty(in);
-  archive_write_disk_set_options(out, EXTRACT_FLAGS);
-  if (archive_read_open_memory(in, buf, len) != ARCHIVE_OK) {
-    nox__tar_set_error(errmsg, errlen, "not a readable archive: %s",
-                       archive_error_string(in));
-    r = NOX_EARCHIVE;
-    goto done;
-  }
-
-  for (;;) {
-    r = archive_read_next_header(in, &e);
-    if (r == ARCHIVE_EOF)
-      break;
-    if (r < ARCHIVE_WARN) {
-      nox__tar_set_error(errmsg, errlen, "bad archive: %s",
-                         archive_error_string(in));
-      r = archive_errno(in) == ENOMEM ? NOX_ENOMEM : NOX_EARCHIVE;
-      goto done;
-    }
-    if (++nentries > max_entries) {
-      nox__tar_set_error(errmsg, errlen, "archive has more than %llu members",
-                         (unsigned long long)max_entries);
-      r = NOX_ETOOBIG;
-      goto done;
-    }
-    free(name);
-    name = strdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
-    if (name == NULL) {
-      r = NOX_ENOMEM;
-      goto done;
-    }
-    r = nox__tar_prepare_entry(&x, e);
-    if (r == 1)
-      continue;
-    if (r != 0)
-      goto done;
-    if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-        (uint64_t)archive_entry_size(e) > max_bytes - total) {
-      nox__tar_set_error(errmsg, errlen,
-                         "archive holds more than %llu bytes (at \"%s\")",
-                         (unsigned long long)max_bytes, name);
-      r = NOX_ETOOBIG;
-      goto done;
-    }
-    if (archive_write_header(out, e) < ARCHIVE_WARN) {
-      /* The disk writer's refusals (a symlink on the way) land here too. */
-      nox__tar_set_error(errmsg, errlen, "refused \"%s\": %s", name,
-                         archive_error_string(out));
-      r = archive_errno(out) == ENOMEM ? NOX_ENOMEM : NOX_EARCHIVE;
-      goto done;
-    }
-    if (archive_entry_size(e) > 0 || !archive_entry_size_is_set(e)) {
-      r = copy_data(&x, in, out, name, &total, max_bytes);
-      if (r != 0)
-        goto done;
-    }
-    if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-      nox__tar_set_error(errmsg, errlen, "cannot finish \"%s\": %s", name,
-                         archive_error_string(out));
-      r = NOX_EIO;
-      goto done;
-    }
-  }
-  r = 0;
-  if (archive_write_close(out) < ARCHIVE_WARN) {
-    nox__tar_set_error(errmsg, errlen, "cannot finish extraction: %s",
-                       archive_error_string(out));
-    r = NOX_EIO;
-  }
-
-done:
-  free(name);
-  free(x.path);
-  if (in != NULL)
-    archive_read_free(in);
-  if (out != NULL)
-    archive_write_free(out);
   return r;
 }

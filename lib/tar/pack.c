@@ -27,10 +27,6 @@ static la_ssize_t writer_write_cb(struct archive *a, void *data,
   return (la_ssize_t)len;
 }
 
-static int buf_sink(void *data, const void *buf, size_t len) {
-  return nox__buf_append(data, buf, len) != 0 ? NOX_ENOMEM : 0;
-}
-
 int nox__tar_path_is_safe(const char *path) {
   const char *p = path;
   size_t n;
@@ -97,28 +93,6 @@ void nox__tar_writer_free(nox__tar_writer_t *w) {
   if (w->a != NULL)
     archive_write_free(w->a);
   w->a = NULL;
-}
-
-int nox__tar_pack_files(nox__buf_t *out, const nox_file_t *files, size_t n,
-                        char *errmsg, size_t errlen) {
-  size_t i;
-  int r;
-
-  for (i = 0; i < n; i++) {
-    if (!nox__tar_path_is_safe(files[i].path)) {
-      nox__tar_set_error(errmsg, errlen, "unsafe file path \"%s\"",
-                         files[i].path ? files[i].path : "(null)");
-      return NOX_EINVAL;
-    }
-    if (files[i].data == NULL && files[i].len != 0) {
-      nox__tar_set_error(errmsg, errlen, "no data for \"%s\"", files[i].path);
-      return NOX_EINVAL;
-    }
-  }
-  r = nox__tar_pack_files_to(files, n, buf_sink, NULL, out, errmsg, errlen);
-  if (r != 0)
-    nox__buf_reset(out);
-  return r;
 }
 
 int nox__tar_pack_files_to(const nox_file_t *files, size_t n,

@@ -108,11 +108,17 @@ nomem:
   return NOX_ENOMEM;
 }
 
-static int write_file_data(pack_t *p, int fd) {
+/*
+ * Writes the size bytes the header declared. A file written to while it is
+ * packed gives no more than that, and one that shrank is padded with zeros
+ * by the tar writer, as tar does.
+ */
+static int write_file_data(pack_t *p, int fd, int64_t size) {
   ssize_t n;
 
-  for (;;) {
-    n = read(fd, p->chunk, PACK_READ_CHUNK);
+  while (size > 0) {
+    n = read(fd, p->chunk,
+             size < (int64_t)PACK_READ_CHUNK ? (size_t)size : PACK_READ_CHUNK);
     if (n == 0)
       return 0;
     if (n < 0) {
@@ -124,7 +130,9 @@ static int write_file_data(pack_t *p, int fd) {
     }
     if (archive_write_data(p->w.a, p->chunk, (size_t)n) != n)
       return nox__tar_writer_error(&p->w);
+    size -= n;
   }
+  return 0;
 }
 
 /* Packs p->host.data, whose member name starts at p->base ("" for root). */
@@ -136,7 +144,14 @@ static int pack_one(pack_t *p, int root) {
   size_t n = 0, i, len;
   int fd = -1, r;
 
+  /*
+   * An entry below the top that is gone by the time it is visited was
+   * removed or renamed over while the tree was walked (a concurrent upload
+   * replaces files through temporary names): it is left out, as tar does.
+   */
   if (lstat(p->host.data, &st) != 0) {
+    if (errno == ENOENT && !root)
+      return 0;
     nox__tar_set_error(p->errmsg, p->errlen, "cannot stat \"%s\": %s",
                        p->host.data, strerror(errno));
     return errno == ENOENT && root ? NOX_ENOTFOUND : NOX_EIO;
@@ -144,11 +159,24 @@ static int pack_one(pack_t *p, int root) {
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
     return 0;
   if (!S_ISLNK(st.st_mode)) {
+    mode_t type = st.st_mode & S_IFMT;
     fd = open(p->host.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
                                 (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+    if (fd < 0 && !root &&
+        (errno == ENOENT || errno == ELOOP || errno == ENOTDIR))
+      return 0;
     if (fd < 0) {
       nox__tar_set_error(p->errmsg, p->errlen, "cannot open \"%s\": %s",
                          p->host.data, strerror(errno));
+      return NOX_EIO;
+    }
+    /* Describe what was opened: the name may have been renamed over. */
+    if (fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != type) {
+      close(fd);
+      if (!root)
+        return 0;
+      nox__tar_set_error(p->errmsg, p->errlen, "\"%s\" changed while read",
+                         p->host.data);
       return NOX_EIO;
     }
   }
@@ -181,7 +209,7 @@ static int pack_one(pack_t *p, int root) {
     if (p->entry_cb != NULL)
       p->entry_cb(p->data);
     if (S_ISREG(st.st_mode)) {
-      r = write_file_data(p, fd);
+      r = write_file_data(p, fd, archive_entry_size(p->e));
       goto done;
     }
   }
@@ -210,12 +238,6 @@ done:
   if (fd >= 0)
     close(fd);
   return r;
-}
-
-int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
-                       char *errmsg, size_t errlen) {
-  return nox__tar_pack_filtered(path, NULL, NULL, cb, NULL, data, errmsg,
-                                errlen);
 }
 
 int nox__tar_pack_filtered(const char *path, char *const *include,

@@ -1,7 +1,6 @@
 /*
  * The tar module: packing and safe extraction with libarchive. Everything
- * here runs on a transfer's worker thread (stream.h, unpack.c) or on small
- * in-memory data (nox__tar_extract_mem, kept for its unit tests).
+ * here runs on a transfer's worker thread (stream.h, unpack.c).
  */
 #ifndef NOX_TAR_H
 #define NOX_TAR_H
@@ -19,15 +18,6 @@ struct archive_entry;
  * NOX_E* code to stop the packer with that code.
  */
 typedef int (*nox__tar_chunk_cb)(void *data, const void *buf, size_t len);
-
-/* Limits of one extraction; 0 means the default. */
-typedef struct {
-  uint64_t max_entries; /* default NOX__TAR_DEFAULT_MAX_ENTRIES */
-  uint64_t max_bytes; /* total file bytes, default NOX__TAR_DEFAULT_MAX_BYTES */
-} nox__tar_limits_t;
-
-#define NOX__TAR_DEFAULT_MAX_ENTRIES 100000u
-#define NOX__TAR_DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
 
 /*
  * 1 if path is a safe relative archive member name: not empty, not
@@ -59,31 +49,6 @@ int nox__tar_writer_error(const nox__tar_writer_t *w);
 int nox__tar_writer_close(nox__tar_writer_t *w);
 void nox__tar_writer_free(nox__tar_writer_t *w);
 
-/*
- * Packs path into a tar.gz whose bytes go to cb(data) in chunks. A
- * directory gives its contents, named relative to it (as `tar -C path -cz
- * .` without the "./"); a regular file gives one member named by its last
- * component. Entries are visited in sorted order, so the same tree packs
- * the same way; symlinks are stored, never followed; sockets, FIFOs and
- * devices are skipped. Returns 0, NOX_ENOTFOUND (path is missing), NOX_EIO,
- * NOX_ENOMEM, NOX_EARCHIVE, or the code cb returned.
- */
-int nox__tar_pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
-                       char *errmsg, size_t errlen);
-
-/*
- * Extracts a tar or tar.gz (any format and filter libarchive reads) held in
- * memory into the existing directory dir. Refused, with the first refused
- * member named in errmsg: absolute names, "..", symlinks whose target leaves
- * dir, hardlinks to names outside dir, devices, FIFOs and sockets, writing
- * through a symlink, and passing a limit. Returns 0, NOX_EARCHIVE (bad or
- * refused archive), NOX_ETOOBIG (a limit), NOX_EIO or NOX_ENOMEM. Members
- * written before a failure stay on disk.
- */
-int nox__tar_extract_mem(const void *buf, size_t len, const char *dir,
-                         const nox__tar_limits_t *limits, char *errmsg,
-                         size_t errlen);
-
 /* Where members go: DIR (a real path) and a scratch "DIR/NAME" buffer. */
 typedef struct {
   const char *dir;
@@ -103,10 +68,17 @@ typedef struct {
 int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e);
 
 /*
- * Packs path like nox__tar_pack_path, keeping only members whose name
- * matches an include pattern (all when include is NULL) and no exclude
- * pattern (fnmatch, NULL-terminated lists). Directories are walked either
- * way. entry_cb (may be NULL) is called once per packed member.
+ * Packs path into a tar.gz whose bytes go to cb(data) in chunks. A
+ * directory gives its contents, named relative to it (as `tar -C path -cz
+ * .` without the "./"); a regular file gives one member named by its last
+ * component. Entries are visited in sorted order, so the same tree packs
+ * the same way; symlinks are stored, never followed; sockets, FIFOs and
+ * devices are skipped. Only members whose name matches an include pattern
+ * (all when include is NULL) and no exclude pattern (fnmatch,
+ * NULL-terminated lists) are packed; directories are walked either way.
+ * entry_cb (may be NULL) is called once per packed member. Returns 0,
+ * NOX_ENOTFOUND (path is missing), NOX_EIO, NOX_ENOMEM, NOX_EARCHIVE, or
+ * the code cb returned.
  */
 int nox__tar_pack_filtered(const char *path, char *const *include,
                            char *const *exclude, nox__tar_chunk_cb cb,

@@ -29,12 +29,21 @@
 #include "tar/tar.h"
 
 #define UNPACK_BLOCK ((size_t)64 * 1024)
+/* Attempts at a member that a concurrent extraction keeps racing. */
+#define HEADER_TRIES 32
 /* The expansion ratio is checked once this much was unpacked. */
 #define RATIO_FLOOR ((uint64_t)1 << 20)
 
+/*
+ * SAFE_WRITES: a file that already exists is written to a temporary name
+ * and renamed over it, never unlinked first. Two uploads into the same
+ * destination otherwise race (one unlinks what the other just created, and
+ * the O_EXCL create or the unlink fails).
+ */
 #define EXTRACT_FLAGS                                                          \
   (ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |                               \
-   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS)
+   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |         \
+   ARCHIVE_EXTRACT_SAFE_WRITES)
 
 typedef struct {
   nox__stream_t *s;
@@ -44,6 +53,13 @@ typedef struct {
   uint64_t max_entries, max_bytes, max_entry_bytes, max_ratio;
   uint64_t nentries, total;
   struct archive *in, *out;
+  /*
+   * The disk writer without SAFE_WRITES, made on first need: libarchive
+   * 3.6 names the temporary file "NAME.XXXXXX", too long when NAME is
+   * within 7 bytes of NAME_MAX, so such a file is replaced in place.
+   */
+  struct archive *plain;
+  struct archive *cur; /* the writer of the current member */
   nox__tar_dest_t dest;
   int fd; /* the packed temporary file, or -1: read the pipe */
 } unpack_t;
@@ -194,9 +210,9 @@ static int copy_data(unpack_t *u, const nox_entry_t *ent) {
       return r;
     got += len;
     if (u->out != NULL) {
-      if (archive_write_data_block(u->out, buf, len, off) < ARCHIVE_WARN) {
+      if (archive_write_data_block(u->cur, buf, len, off) < ARCHIVE_WARN) {
         nox__tar_set_error(u->msg, u->msglen, "cannot write \"%s\": %s",
-                           ent->path, archive_error_string(u->out));
+                           ent->path, archive_error_string(u->cur));
         return NOX_EIO;
       }
     } else if (len > 0 &&
@@ -204,6 +220,41 @@ static int copy_data(unpack_t *u, const nox_entry_t *ent) {
       return r;
     }
   }
+}
+
+/*
+ * Writes a member's header, as archive_write_header() does. Another upload
+ * extracting into the same directory can remove or create the name between
+ * libarchive's checks and its own unlink or create (ENOENT, EEXIST): that
+ * lost race is tried again, a bounded number of times.
+ */
+static int write_header(unpack_t *u, struct archive_entry *e) {
+  /* A failed header sets the entry's size to 0: put it back for a retry. */
+  bool sized = archive_entry_size_is_set(e);
+  la_int64_t size = archive_entry_size(e);
+  int r = ARCHIVE_FAILED;
+  u->cur = u->out;
+  for (int i = 0; i < HEADER_TRIES; i++) {
+    if (sized)
+      archive_entry_set_size(e, size);
+    r = archive_write_header(u->cur, e);
+    if (r >= ARCHIVE_WARN || r == ARCHIVE_FATAL)
+      return r;
+    int err = archive_errno(u->cur);
+    if (err == ENAMETOOLONG && u->cur == u->out &&
+        archive_entry_filetype(e) == AE_IFREG) {
+      if (u->plain == NULL) {
+        if ((u->plain = archive_write_disk_new()) == NULL)
+          return r;
+        archive_write_disk_set_options(
+            u->plain, EXTRACT_FLAGS & ~ARCHIVE_EXTRACT_SAFE_WRITES);
+      }
+      u->cur = u->plain;
+    } else if (err != ENOENT && err != EEXIST) {
+      return r;
+    }
+  }
+  return r;
 }
 
 static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
@@ -254,17 +305,17 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
   }
   if (r != 0)
     return r;
-  r = archive_write_header(u->out, e);
+  r = write_header(u, e);
   if (r < ARCHIVE_WARN) {
     /* The disk writer's own refusals (a symlink on the way) are policy. */
     if (r == ARCHIVE_FATAL) {
       nox__tar_set_error(u->msg, u->msglen, "cannot write \"%s\": %s", name,
-                         archive_error_string(u->out));
+                         archive_error_string(u->cur));
       return NOX_EIO;
     }
     if (u->s->in_place) {
       nox__tar_set_error(u->msg, u->msglen, "refused \"%s\": %s", name,
-                         archive_error_string(u->out));
+                         archive_error_string(u->cur));
       return NOX_EARCHIVE;
     }
     nox__stream_count(u->s, name);
@@ -272,9 +323,9 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
   }
   if (ent.type == NOX_ENTRY_FILE && (r = copy_data(u, &ent)) != 0)
     return r;
-  if (archive_write_finish_entry(u->out) < ARCHIVE_WARN) {
+  if (archive_write_finish_entry(u->cur) < ARCHIVE_WARN) {
     nox__tar_set_error(u->msg, u->msglen, "cannot finish \"%s\": %s", name,
-                       archive_error_string(u->out));
+                       archive_error_string(u->cur));
     return NOX_EIO;
   }
   nox__stream_count(u->s, NULL);
@@ -324,6 +375,12 @@ static int unpack_all(unpack_t *u) {
   if (r == 0 && u->out != NULL && archive_write_close(u->out) < ARCHIVE_WARN) {
     nox__tar_set_error(u->msg, u->msglen, "cannot finish extraction: %s",
                        archive_error_string(u->out));
+    r = NOX_EIO;
+  }
+  if (r == 0 && u->plain != NULL &&
+      archive_write_close(u->plain) < ARCHIVE_WARN) {
+    nox__tar_set_error(u->msg, u->msglen, "cannot finish extraction: %s",
+                       archive_error_string(u->plain));
     r = NOX_EIO;
   }
   return r == 0 && u->fd < 0 ? drain(u->s, u->block) : r;
@@ -498,6 +555,8 @@ done:
     archive_read_free(u.in);
   if (u.out != NULL)
     archive_write_free(u.out);
+  if (u.plain != NULL)
+    archive_write_free(u.plain);
   if (tmp != NULL)
     remove_tree(tmp);
   free(tmp);

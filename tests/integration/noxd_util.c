@@ -14,12 +14,18 @@
 
 int noxd_test_start(noxd_test_t *t, const char *isolation,
                     const char *const *extra) {
+  return noxd_test_start_in(t, "/tmp", isolation, extra);
+}
+
+int noxd_test_start_in(noxd_test_t *t, const char *parent,
+                       const char *isolation, const char *const *extra) {
   const char *argv[32];
   size_t n = 0;
 
   memset(t, 0, sizeof(*t));
-  snprintf(t->root, sizeof(t->root), "/tmp/noxd-test-XXXXXX");
-  if (mkdtemp(t->root) == NULL)
+  if ((size_t)snprintf(t->root, sizeof(t->root), "%s/noxd-test-XXXXXX",
+                       parent) >= sizeof(t->root) ||
+      mkdtemp(t->root) == NULL)
     return -1;
   argv[n++] = NOX_BINARY_DIR "/bin/noxd";
   argv[n++] = "--listen";

@@ -12,7 +12,7 @@
 
 typedef struct noxd_test {
   nox_test_server_t srv;
-  char root[64];
+  char root[4096];
 } noxd_test_t;
 
 /*
@@ -21,6 +21,9 @@ typedef struct noxd_test {
  */
 int noxd_test_start(noxd_test_t *t, const char *isolation,
                     const char *const *extra);
+/* The same with its root under parent instead of /tmp. */
+int noxd_test_start_in(noxd_test_t *t, const char *parent,
+                       const char *isolation, const char *const *extra);
 
 /* SIGTERM, wait, remove the root. Returns the wait status. */
 int noxd_test_stop(noxd_test_t *t);

@@ -55,6 +55,11 @@ static const nox_file_t files[] = {
     {"dir/sub/three", "3333333333333333333333333333333333333333", 40, 0755},
 };
 
+/* The gzip tar, as a files upload's worker packs it. */
+static int buf_sink(void *data, const void *buf, size_t len) {
+  return nox__buf_append(data, buf, len) != 0 ? NOX_ENOMEM : 0;
+}
+
 /* A plain ustar archive of the same files, made with libarchive. */
 static char *plain_tar(size_t *len) {
   size_t cap = 1 << 16, used = 0;
@@ -116,7 +121,9 @@ int main(void) {
 
   nox__buf_t gz = {0};
   char msg[256];
-  ASSERT_EQ(nox__tar_pack_files(&gz, files, 3, msg, sizeof(msg)), 0);
+  ASSERT_EQ(
+      nox__tar_pack_files_to(files, 3, buf_sink, NULL, &gz, msg, sizeof(msg)),
+      0);
   size_t plen;
   char *plain = plain_tar(&plen);
   const char *want = "[one.txt 0 644 15]first file body"

@@ -1,7 +1,10 @@
 /*
  * lib/tar: packing files and trees, and safe extraction, on real archives
  * and real directories. Hostile archives are built with libarchive itself
- * (any member name, type or link is allowed by its writer).
+ * (any member name, type or link is allowed by its writer). Extraction
+ * takes the path an upload takes: the archive goes through a stream's
+ * bounded pipe to a pool worker that unpacks it in place, stopping at the
+ * first refused member.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -13,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "tar/stream.h"
 #include "tar/tar.h"
 #include "test.h"
 
@@ -25,6 +29,60 @@ static int failing_sink(void *data, const void *buf, size_t len) {
   (void)buf;
   (void)len;
   return NOX_EUSER;
+}
+
+/* ---- extraction through a stream ------------------------------------------
+ */
+
+static uv_loop_t loop;
+static nox__pool_t *pool;
+
+typedef struct {
+  bool done;
+  int status;
+  char msg[256];
+} outcome_t;
+
+static void on_wake(nox__stream_t *s) {
+  outcome_t *o = s->owner;
+  nox_transfer_report_t rep;
+  if (nox__stream_snapshot(s, &rep, &o->status, o->msg, sizeof(o->msg)))
+    o->done = true;
+}
+
+/*
+ * Unpacks len bytes of buf into the existing directory dir as an upload
+ * does (lim may be NULL). Returns the job's status; err gets its message.
+ */
+static int extract(const void *buf, size_t len, const char *dir,
+                   const nox_extract_limits_t *lim, char *err, size_t errlen) {
+  outcome_t o;
+  memset(&o, 0, sizeof(o));
+  nox__stream_t *s =
+      nox__stream_new(&loop, NOX__STREAM_EXTRACT, 4096, on_wake, &o);
+  ASSERT(s != NULL);
+  s->dir = strdup(dir);
+  ASSERT(s->dir != NULL);
+  s->in_place = true;
+  if (lim != NULL)
+    s->limits = *lim;
+  ASSERT_EQ(nox__stream_start(s, pool), 0);
+  /* 1000-byte pushes into a 4 KiB pipe: the loop waits for the worker. */
+  for (size_t off = 0; off < len && !o.done;) {
+    size_t n = len - off < 1000 ? len - off : 1000;
+    size_t r = nox__stream_push(s, (const char *)buf + off, n);
+    if (r == (size_t)-1)
+      break;
+    if (r == 0)
+      uv_run(&loop, UV_RUN_ONCE);
+    off += r;
+  }
+  nox__stream_finish(s);
+  while (!o.done)
+    uv_run(&loop, UV_RUN_ONCE);
+  nox__stream_release(s);
+  snprintf(err, errlen, "%s", o.msg);
+  return o.status;
 }
 
 /* ---- building archives -------------------------------------------------- */
@@ -172,6 +230,10 @@ static void test_path_is_safe(void) {
   ASSERT(!nox__tar_path_is_safe("a/."));
 }
 
+static void on_closed(void *data) {
+  *(bool *)data = true;
+}
+
 static void test_pack_files_roundtrip(void) {
   nox_file_t files[] = {{"a.txt", "hello", 5, 0},
                         {"sub/dir/run.sh", "#!/bin/sh\n", 10, 0750},
@@ -181,10 +243,10 @@ static void test_pack_files_roundtrip(void) {
   char err[256], *dir = mkdir_tmp(), path[1024];
   struct stat st;
 
-  ASSERT_EQ(nox__tar_pack_files(&arc, files, 3, err, sizeof(err)), 0);
-  ASSERT_EQ((unsigned char)arc.data[0], 0x1f);
   ASSERT_EQ(
-      nox__tar_extract_mem(arc.data, arc.len, dir, NULL, err, sizeof(err)), 0);
+      nox__tar_pack_files_to(files, 3, sink, NULL, &arc, err, sizeof(err)), 0);
+  ASSERT_EQ((unsigned char)arc.data[0], 0x1f);
+  ASSERT_EQ(extract(arc.data, arc.len, dir, NULL, err, sizeof(err)), 0);
   ASSERT_STR_EQ(read_file(dir, "a.txt"), "hello");
   ASSERT_STR_EQ(read_file(dir, "sub/dir/run.sh"), "#!/bin/sh\n");
   ASSERT_STR_EQ(read_file(dir, "empty"), "");
@@ -196,18 +258,29 @@ static void test_pack_files_roundtrip(void) {
   ASSERT(st.st_mode & 0100);
   nox__buf_reset(&arc);
 
-  ASSERT_EQ(nox__tar_pack_files(&arc, bad, 2, err, sizeof(err)), NOX_EINVAL);
-  ASSERT(strstr(err, "../up") != NULL);
-  ASSERT_EQ(arc.len, 0);
+  /* An unsafe member path is refused before anything is packed or sent. */
+  nox_client_t *c;
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  snprintf(path, sizeof(path), "local://%s", dir);
+  o.base_url = path;
+  o.isolation = NOX_ISOLATION_NONE;
+  ASSERT_EQ(nox_client_new(&c, &loop, &o), 0);
+  nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
+  uo.files = bad;
+  uo.nfiles = 2;
+  ASSERT_EQ(nox_upload(NULL, c, "s", &uo, NULL, NULL), NOX_EINVAL);
+  bool closed = false;
+  nox_client_close(c, on_closed, &closed);
+  while (!closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT(!exists(dir, "ok"));
   rm_tmp(dir);
 }
 
 /* Extracting arc into a fresh dir must fail with code, naming needle. */
 static void expect_refused(builder_t *b, int code, const char *needle) {
   char err[256] = "", *dir = mkdir_tmp();
-  nox__tar_limits_t lim = {0, 0};
-  ASSERT_EQ(nox__tar_extract_mem(b->out.data, b->out.len, dir, &lim, err,
-                                 sizeof(err)),
+  ASSERT_EQ(extract(b->out.data, b->out.len, dir, NULL, err, sizeof(err)),
             code);
   if (strstr(err, needle) == NULL)
     fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err, needle);
@@ -297,9 +370,8 @@ static void test_extract_through_existing_symlink(void) {
   build_begin(&b, 1);
   build_add(&b, "out/planted", 'f', NULL, "x");
   build_end(&b);
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, NULL, err, sizeof(err)),
-      NOX_EARCHIVE);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, NULL, err, sizeof(err)),
+            NOX_EARCHIVE);
   ASSERT(strstr(err, "out/planted") != NULL);
   ASSERT(!exists(outside, "planted"));
   nox__buf_reset(&b.out);
@@ -320,9 +392,7 @@ static void test_extract_allowed_links(void) {
   build_add(&b, "top.txt", 'f', NULL, "top");
   build_add(&b, "hard", 'h', "d/e/f.txt", NULL);
   build_end(&b);
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, NULL, err, sizeof(err)),
-      0);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, NULL, err, sizeof(err)), 0);
   ASSERT_STR_EQ(read_file(dir, "d/e/up"), "top");
   ASSERT_STR_EQ(read_file(dir, "d/same"), "content");
   ASSERT_STR_EQ(read_file(dir, "hard"), "content");
@@ -337,7 +407,7 @@ static void test_extract_allowed_links(void) {
 
 static void test_extract_limits(void) {
   char *dir = mkdir_tmp(), err[256], big[300];
-  nox__tar_limits_t lim = {3, 0};
+  nox_extract_limits_t lim = {3, 0, 0, 0};
   builder_t b;
 
   build_begin(&b, 1);
@@ -346,14 +416,11 @@ static void test_extract_limits(void) {
   build_add(&b, "3", 'f', NULL, "c");
   build_add(&b, "4", 'f', NULL, "d");
   build_end(&b);
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
-      NOX_ETOOBIG);
-  ASSERT(strstr(err, "3 members") != NULL);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+            NOX_ETOOBIG);
+  ASSERT(strstr(err, "3 entries") != NULL);
   lim.max_entries = 4;
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
-      0);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, &lim, err, sizeof(err)), 0);
   nox__buf_reset(&b.out);
 
   memset(big, 'z', sizeof(big) - 1);
@@ -364,16 +431,19 @@ static void test_extract_limits(void) {
   build_end(&b);
   lim.max_entries = 0;
   lim.max_bytes = 200;
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
-      NOX_ETOOBIG);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
+            NOX_ETOOBIG);
   ASSERT(strstr(err, "big") != NULL);
   lim.max_bytes = 400;
-  ASSERT_EQ(
-      nox__tar_extract_mem(b.out.data, b.out.len, dir, &lim, err, sizeof(err)),
-      0);
+  ASSERT_EQ(extract(b.out.data, b.out.len, dir, &lim, err, sizeof(err)), 0);
   nox__buf_reset(&b.out);
   rm_tmp(dir);
+}
+
+/* What a dir upload or a download runs on its worker, without filters. */
+static int pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
+                     char *err, size_t errlen) {
+  return nox__tar_pack_filtered(path, NULL, NULL, cb, NULL, data, err, errlen);
 }
 
 static void test_pack_path(void) {
@@ -399,49 +469,49 @@ static void test_pack_path(void) {
   snprintf(path, sizeof(path), "%s/fifo", dir);
   ASSERT_EQ(mkfifo(path, 0644), 0); /* skipped */
 
-  ASSERT_EQ(nox__tar_pack_path(dir, sink, &arc, err, sizeof(err)), 0);
+  ASSERT_EQ(pack_path(dir, sink, &arc, err, sizeof(err)), 0);
   list_members(&arc, names, sizeof(names));
   ASSERT_STR_EQ(names, "a.txt\nb.txt\nlink@\nsub/\nsub/c\nsub/deep/\n"
                        "sub/deep/x\nsub/z\n");
   /* The same tree packs the same way. */
-  ASSERT_EQ(nox__tar_pack_path(dir, sink, &arc2, err, sizeof(err)), 0);
+  ASSERT_EQ(pack_path(dir, sink, &arc2, err, sizeof(err)), 0);
   list_members(&arc2, again, sizeof(again));
   ASSERT_STR_EQ(names, again);
   nox__buf_reset(&arc2);
 
   /* What we pack, our extractor takes back (the link points out: refused,
      but everything before it is there). */
-  ASSERT_EQ(
-      nox__tar_extract_mem(arc.data, arc.len, dst, NULL, err, sizeof(err)),
-      NOX_EARCHIVE);
+  ASSERT_EQ(extract(arc.data, arc.len, dst, NULL, err, sizeof(err)),
+            NOX_EARCHIVE);
   ASSERT(strstr(err, "link") != NULL);
   ASSERT_STR_EQ(read_file(dst, "a.txt"), "a.txt");
   nox__buf_reset(&arc);
 
   /* A subdirectory and a single file. */
   snprintf(path, sizeof(path), "%s/sub/", dir);
-  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)), 0);
+  ASSERT_EQ(pack_path(path, sink, &arc, err, sizeof(err)), 0);
   list_members(&arc, names, sizeof(names));
   ASSERT_STR_EQ(names, "c\ndeep/\ndeep/x\nz\n");
   nox__buf_reset(&arc);
   snprintf(path, sizeof(path), "%s/sub/deep/x", dir);
-  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)), 0);
+  ASSERT_EQ(pack_path(path, sink, &arc, err, sizeof(err)), 0);
   list_members(&arc, names, sizeof(names));
   ASSERT_STR_EQ(names, "x\n");
   nox__buf_reset(&arc);
 
   /* Missing source; a sink that stops the packer. */
   snprintf(path, sizeof(path), "%s/missing", dir);
-  ASSERT_EQ(nox__tar_pack_path(path, sink, &arc, err, sizeof(err)),
-            NOX_ENOTFOUND);
-  ASSERT_EQ(nox__tar_pack_path(dir, failing_sink, NULL, err, sizeof(err)),
-            NOX_EUSER);
+  ASSERT_EQ(pack_path(path, sink, &arc, err, sizeof(err)), NOX_ENOTFOUND);
+  ASSERT_EQ(pack_path(dir, failing_sink, NULL, err, sizeof(err)), NOX_EUSER);
   nox__buf_reset(&arc);
   rm_tmp(dir);
   rm_tmp(dst);
 }
 
 int main(void) {
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  pool = nox__pool_new(2);
+  ASSERT(pool != NULL);
   test_path_is_safe();
   test_pack_files_roundtrip();
   test_extract_refusals();
@@ -449,5 +519,7 @@ int main(void) {
   test_extract_allowed_links();
   test_extract_limits();
   test_pack_path();
+  nox__pool_free(pool);
+  ASSERT_LOOP_CLOSES(&loop);
   return 0;
 }
