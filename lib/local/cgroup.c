@@ -131,7 +131,7 @@ int nox__local_cgroup_enter(const nox__local_t *l, const char *dir, char *saved,
 
   (void)l;
   if (own_cgroup(saved, len) != 0)
-    return ENOENT;
+    return ENOTSUP; /* not ENOENT: that means the cgroup went */
   snprintf(tid, sizeof(tid), "%ld", (long)syscall(SYS_gettid));
   return write_file(dir, "tasks", tid);
 }

@@ -1,7 +1,8 @@
 /*
- * Running one command: uv_spawn in its own session and process group, its
- * stdout and stderr read from pipes on the loop with a cap each, and a
- * timer that kills the whole group when the command's time is up.
+ * Running one command: uv_spawn in its own session and process group (and
+ * pids cgroup, where there is one), its stdout and stderr read from pipes
+ * on the loop with a cap each, and a timer that kills the whole group when
+ * the command's time is up.
  *
  * The exec state outlives its request when it must: a canceled command is
  * killed, but its handles close (and libuv reaps the child) only after the
