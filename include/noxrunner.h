@@ -557,7 +557,10 @@ typedef int (*nox_read_cb)(nox_req_t *req, char *buf, size_t cap,
 
 /** One in-memory file to upload. */
 typedef struct nox_file {
-  /** Relative path inside the destination ("dir/a.txt"); no "..", not absolute. */
+  /**
+   * Relative path inside the destination ("dir/a.txt"): not absolute, no
+   * ".." component, and naming a file (not ending in "/" or "/.").
+   */
   const char *path;
   const void *data; /**< may be NULL when len is 0 */
   size_t len;       /**< bytes in data */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tar/tar.h"
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
@@ -286,22 +287,21 @@ static int dup_opt(char **dst, const char *src) {
 }
 
 int nox_create(nox_req_t **out, nox_client_t *c, const char *session_id,
-               const nox_create_options_t *opts, nox_create_cb cb,
-               void *data) {
+               const nox_create_options_t *opts, nox_create_cb cb, void *data) {
   static const nox_create_options_t defaults = NOX_CREATE_OPTIONS_INIT;
   if (opts == NULL)
     opts = &defaults;
   if (opts->version != NOX_CREATE_OPTIONS_VERSION)
     return NOX_EINVAL;
   nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_CREATE, session_id, (const void *)cb, data, &req);
+  int err = begin(c, NOX__OP_CREATE, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.create = cb;
   req->ttl_seconds =
       opts->ttl_seconds ? opts->ttl_seconds : NOX__DEFAULT_TTL_SECONDS;
-  if (dup_opt(&req->image, opts->image) || dup_opt(&req->cpu_limit, opts->cpu_limit) ||
+  if (dup_opt(&req->image, opts->image) ||
+      dup_opt(&req->cpu_limit, opts->cpu_limit) ||
       dup_opt(&req->memory_limit, opts->memory_limit) ||
       dup_opt(&req->storage_limit, opts->ephemeral_storage_limit)) {
     req_discard(req);
@@ -313,8 +313,7 @@ int nox_create(nox_req_t **out, nox_client_t *c, const char *session_id,
 int nox_touch(nox_req_t **out, nox_client_t *c, const char *session_id,
               nox_req_cb cb, void *data) {
   nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_TOUCH, session_id, (const void *)cb, data, &req);
+  int err = begin(c, NOX__OP_TOUCH, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -324,8 +323,7 @@ int nox_touch(nox_req_t **out, nox_client_t *c, const char *session_id,
 int nox_delete(nox_req_t **out, nox_client_t *c, const char *session_id,
                nox_req_cb cb, void *data) {
   nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_DELETE, session_id, (const void *)cb, data, &req);
+  int err = begin(c, NOX__OP_DELETE, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -378,8 +376,8 @@ static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (err != 0)
     return err;
   req->cb.exec = cb;
-  req->timeout_seconds =
-      opts->timeout_seconds ? opts->timeout_seconds : NOX__DEFAULT_EXEC_TIMEOUT_S;
+  req->timeout_seconds = opts->timeout_seconds ? opts->timeout_seconds
+                                               : NOX__DEFAULT_EXEC_TIMEOUT_S;
   err = dup_strv(&req->argv, argv, check_utf8);
   if (err == 0 && opts->env != NULL)
     err = dup_strv(&req->env, opts->env, check_env_entry);
@@ -401,8 +399,7 @@ int nox_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
 
 int nox_exec_shell(nox_req_t **out, nox_client_t *c, const char *session_id,
                    const char *shell, const char *script,
-                   const nox_exec_options_t *opts, nox_exec_cb cb,
-                   void *data) {
+                   const nox_exec_options_t *opts, nox_exec_cb cb, void *data) {
   if (shell == NULL)
     shell = "sh";
   if (strcmp(shell, "sh") != 0 && strcmp(shell, "bash") != 0)
@@ -411,22 +408,6 @@ int nox_exec_shell(nox_req_t **out, nox_client_t *c, const char *session_id,
     return NOX_EINVAL;
   const char *argv[] = {shell, "-c", script, NULL};
   return start_exec(out, c, session_id, argv, opts, cb, data, NOX__OP_EXEC);
-}
-
-/* A path inside an archive: relative, not empty, no ".." component. */
-static int check_member_path(const char *p) {
-  if (p == NULL || p[0] == '\0' || p[0] == '/')
-    return NOX_EINVAL;
-  for (const char *s = p; *s;) {
-    const char *e = strchr(s, '/');
-    size_t len = e ? (size_t)(e - s) : strlen(s);
-    if (len == 2 && s[0] == '.' && s[1] == '.')
-      return NOX_EINVAL;
-    s += len;
-    if (*s == '/')
-      s++;
-  }
-  return 0;
 }
 
 static int copy_files(nox_req_t *req, const nox_file_t *files, size_t n) {
@@ -458,17 +439,15 @@ int nox_upload(nox_req_t **out, nox_client_t *c, const char *session_id,
   bool have_dir = opts->dir != NULL;
   bool have_read = opts->read != NULL;
   if (have_files + have_archive + have_dir + have_read != 1 ||
-      (have_files && opts->files == NULL) ||
-      (have_dir && opts->dir[0] == '\0'))
+      (have_files && opts->files == NULL) || (have_dir && opts->dir[0] == '\0'))
     return NOX_EINVAL;
   for (size_t i = 0; have_files && i < opts->nfiles; i++) {
-    if (check_member_path(opts->files[i].path) != 0 ||
+    if (!nox__tar_path_is_safe(opts->files[i].path) ||
         (opts->files[i].data == NULL && opts->files[i].len > 0))
       return NOX_EINVAL;
   }
   nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_UPLOAD, session_id, (const void *)cb, data, &req);
+  int err = begin(c, NOX__OP_UPLOAD, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;
@@ -502,8 +481,7 @@ int nox_download(nox_req_t **out, nox_client_t *c, const char *session_id,
   bool have_entry = opts->on_entry != NULL;
   if (opts->version != NOX_DOWNLOAD_OPTIONS_VERSION ||
       (on_data == NULL && !have_dir && !have_entry) ||
-      (have_dir && have_entry) ||
-      (have_dir && opts->extract_dir[0] == '\0'))
+      (have_dir && have_entry) || (have_dir && opts->extract_dir[0] == '\0'))
     return NOX_EINVAL;
   nox_req_t *req;
   int err =
@@ -549,8 +527,7 @@ int nox_wait_ready(nox_req_t **out, nox_client_t *c, const char *session_id,
   if (opts->version != NOX_WAIT_OPTIONS_VERSION)
     return NOX_EINVAL;
   nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_WAIT, session_id, (const void *)cb, data, &req);
+  int err = begin(c, NOX__OP_WAIT, session_id, (const void *)cb, data, &req);
   if (err != 0)
     return err;
   req->cb.done = cb;

@@ -55,7 +55,7 @@ void nox__tar_set_error(char *errmsg, size_t errlen, const char *fmt, ...) {
   }
 }
 
-int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
+int nox__tar_writer_open(nox__tar_writer_t *w, bool gzip, nox__tar_chunk_cb cb,
                          void *data) {
   memset(w, 0, sizeof(*w));
   w->cb = cb;
@@ -69,7 +69,7 @@ int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
    * The last block is not padded: gzip output needs no tape blocking.
    */
   if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-      archive_write_add_filter_gzip(w->a) != ARCHIVE_OK ||
+      (gzip && archive_write_add_filter_gzip(w->a) != ARCHIVE_OK) ||
       archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
       archive_write_open(w->a, w, NULL, writer_write_cb, NULL) != ARCHIVE_OK) {
     archive_write_free(w->a);
@@ -95,7 +95,7 @@ void nox__tar_writer_free(nox__tar_writer_t *w) {
   w->a = NULL;
 }
 
-int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
+int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
                            void *data, char *errmsg, size_t errlen) {
   nox__tar_writer_t w;
@@ -104,7 +104,7 @@ int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
   size_t i;
   int r;
 
-  r = nox__tar_writer_open(&w, cb, data);
+  r = nox__tar_writer_open(&w, gzip, cb, data);
   if (r != 0) {
     nox__tar_set_error(errmsg, errlen, "cannot start a tar.gz writer");
     return r;

@@ -241,9 +241,9 @@ done:
 }
 
 int nox__tar_pack_filtered(const char *path, char *const *include,
-                           char *const *exclude, nox__tar_chunk_cb cb,
-                           void (*entry_cb)(void *data), void *data,
-                           char *errmsg, size_t errlen) {
+                           char *const *exclude, bool gzip,
+                           nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
+                           void *data, char *errmsg, size_t errlen) {
   pack_t p;
   struct stat st;
   const char *slash;
@@ -287,7 +287,7 @@ int nox__tar_pack_filtered(const char *path, char *const *include,
   archive_read_disk_set_behavior(
       p.disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
                   ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
-  r = nox__tar_writer_open(&p.w, cb, data);
+  r = nox__tar_writer_open(&p.w, gzip, cb, data);
   if (r != 0) {
     nox__tar_set_error(errmsg, errlen, "cannot start a tar.gz writer");
     goto done;

@@ -285,8 +285,8 @@ int nox__stream_deliver_events(nox__stream_t *s, nox_req_t *req) {
   int err = 0;
   for (; ev != NULL; ev = next) {
     next = ev->next;
-    bool gone = req->state == NOX__REQ_DONE || req->canceled ||
-                req->client->closing;
+    bool gone =
+        req->state == NOX__REQ_DONE || req->canceled || req->client->closing;
     if (err == 0 && !gone &&
         req->on_entry(req, &ev->entry, ev->header ? NULL : ev->data, ev->len) !=
             0)

@@ -5,6 +5,7 @@
 #ifndef NOX_TAR_H
 #define NOX_TAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,7 +33,10 @@ void nox__tar_set_error(char *errmsg, size_t errlen, const char *fmt, ...)
 #endif
     ;
 
-/* A pax-restricted tar + gzip writer whose output goes to a chunk callback. */
+/*
+ * A pax-restricted tar writer, gzip-compressed or plain, whose output goes
+ * to a chunk callback.
+ */
 typedef struct {
   struct archive *a;
   nox__tar_chunk_cb cb;
@@ -41,11 +45,11 @@ typedef struct {
 } nox__tar_writer_t;
 
 /* Returns 0, NOX_ENOMEM or NOX_EARCHIVE; on error w needs no free. */
-int nox__tar_writer_open(nox__tar_writer_t *w, nox__tar_chunk_cb cb,
+int nox__tar_writer_open(nox__tar_writer_t *w, bool gzip, nox__tar_chunk_cb cb,
                          void *data);
 /* The NOX_E* code for the writer's last failure. */
 int nox__tar_writer_error(const nox__tar_writer_t *w);
-/* Flushes the gzip stream and the tar trailer. Returns 0 or a NOX_E* code. */
+/* Flushes the tar trailer (and the gzip stream). Returns 0 or a NOX_E* code. */
 int nox__tar_writer_close(nox__tar_writer_t *w);
 void nox__tar_writer_free(nox__tar_writer_t *w);
 
@@ -68,7 +72,8 @@ typedef struct {
 int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e);
 
 /*
- * Packs path into a tar.gz whose bytes go to cb(data) in chunks. A
+ * Packs path into a tar, gzip-compressed when gzip is set, whose bytes go to
+ * cb(data) in chunks. A
  * directory gives its contents, named relative to it (as `tar -C path -cz
  * .` without the "./"); a regular file gives one member named by its last
  * component. Entries are visited in sorted order, so the same tree packs
@@ -81,12 +86,12 @@ int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e);
  * the code cb returned.
  */
 int nox__tar_pack_filtered(const char *path, char *const *include,
-                           char *const *exclude, nox__tar_chunk_cb cb,
-                           void (*entry_cb)(void *data), void *data,
-                           char *errmsg, size_t errlen);
+                           char *const *exclude, bool gzip,
+                           nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
+                           void *data, char *errmsg, size_t errlen);
 
-/* Packs in-memory files as a tar.gz into cb (a streaming upload). */
-int nox__tar_pack_files_to(const nox_file_t *files, size_t n,
+/* Packs in-memory files as a tar (.gz when gzip is set) into cb. */
+int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
                            void *data, char *errmsg, size_t errlen);
 

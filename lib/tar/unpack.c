@@ -34,16 +34,18 @@
 /* The expansion ratio is checked once this much was unpacked. */
 #define RATIO_FLOOR ((uint64_t)1 << 20)
 
-/*
- * SAFE_WRITES: a file that already exists is written to a temporary name
- * and renamed over it, never unlinked first. Two uploads into the same
- * destination otherwise race (one unlinks what the other just created, and
- * the O_EXCL create or the unlink fails).
- */
 #define EXTRACT_FLAGS                                                          \
   (ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |                               \
-   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |         \
-   ARCHIVE_EXTRACT_SAFE_WRITES)
+   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS)
+/*
+ * Into a shared destination (an upload, in place): SAFE_WRITES writes a file
+ * to a temporary name and renames it over an existing one, never unlinking
+ * first. Two uploads into the same destination otherwise race (one unlinks
+ * what the other just created, and the O_EXCL create or the unlink fails).
+ * A download's private temporary directory has no such race and skips the
+ * extra create and rename per file.
+ */
+#define EXTRACT_FLAGS_SHARED (EXTRACT_FLAGS | ARCHIVE_EXTRACT_SAFE_WRITES)
 
 typedef struct {
   nox__stream_t *s;
@@ -105,11 +107,13 @@ static int pack_to_file(unpack_t *u) {
     return NOX_EIO;
   }
   unlink(path);
-  int r = s->pack_files
-              ? nox__tar_pack_files_to(s->files, s->nfiles, fd_sink, NULL, u,
-                                       u->msg, u->msglen)
-              : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude,
-                                       fd_sink, NULL, u, u->msg, u->msglen);
+  /* The file never leaves the machine: compressing it would only cost. */
+  int r =
+      s->pack_files
+          ? nox__tar_pack_files_to(s->files, s->nfiles, false, fd_sink, NULL, u,
+                                   u->msg, u->msglen)
+          : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, false,
+                                   fd_sink, NULL, u, u->msg, u->msglen);
   if (r == 0 && lseek(u->fd, 0, SEEK_SET) != 0)
     r = NOX_EIO;
   /* An upload's source is the caller's: missing is an I/O error there. */
@@ -241,13 +245,12 @@ static int write_header(unpack_t *u, struct archive_entry *e) {
     if (r >= ARCHIVE_WARN || r == ARCHIVE_FATAL)
       return r;
     int err = archive_errno(u->cur);
-    if (err == ENAMETOOLONG && u->cur == u->out &&
+    if (err == ENAMETOOLONG && u->cur == u->out && u->s->in_place &&
         archive_entry_filetype(e) == AE_IFREG) {
       if (u->plain == NULL) {
         if ((u->plain = archive_write_disk_new()) == NULL)
           return r;
-        archive_write_disk_set_options(
-            u->plain, EXTRACT_FLAGS & ~ARCHIVE_EXTRACT_SAFE_WRITES);
+        archive_write_disk_set_options(u->plain, EXTRACT_FLAGS);
       }
       u->cur = u->plain;
     } else if (err != ENOENT && err != EEXIST) {
@@ -507,7 +510,7 @@ static int run_unpack(nox__stream_t *s, char *msg, size_t msglen) {
       r = NOX_ENOMEM;
       goto done;
     }
-    archive_write_disk_set_options(u.out, EXTRACT_FLAGS);
+    archive_write_disk_set_options(u.out, EXTRACT_FLAGS_SHARED);
   } else if (s->kind == NOX__STREAM_EXTRACT) {
     struct stat st;
     if (lstat(s->dir, &st) == 0 && (!S_ISDIR(st.st_mode) || st.st_nlink > 2)) {
@@ -569,11 +572,11 @@ done:
 int nox__stream_run(nox__stream_t *s, char *msg, size_t msglen) {
   switch (s->kind) {
   case NOX__STREAM_PACK_FILES:
-    return nox__tar_pack_files_to(s->files, s->nfiles, nox__stream_write,
+    return nox__tar_pack_files_to(s->files, s->nfiles, true, nox__stream_write,
                                   count_entry, s, msg, msglen);
   case NOX__STREAM_PACK_DIR: {
     int r =
-        nox__tar_pack_filtered(s->dir, s->include, s->exclude,
+        nox__tar_pack_filtered(s->dir, s->include, s->exclude, true,
                                nox__stream_write, count_entry, s, msg, msglen);
     /* A missing local directory is an I/O error, not a missing sandbox. */
     return r == NOX_ENOTFOUND ? NOX_EIO : r;

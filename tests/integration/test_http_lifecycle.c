@@ -395,8 +395,8 @@ static void test_bad_arguments(void) {
   ASSERT_EQ(nox_upload(NULL, c, "x", &up, on_done_never, NULL), NOX_EINVAL);
   up.archive = NULL;
   up.archive_len = 0;
-  static const char *const bad_paths[] = {"/etc/passwd", "..",   "../x",
-                                          "a/../b",      "a/..", ""};
+  static const char *const bad_paths[] = {
+      "/etc/passwd", "..", "../x", "a/../b", "a/..", "", ".", "a/", "a/."};
   for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
     file.path = bad_paths[i];
     int r = nox_upload(NULL, c, "x", &up, on_done_never, NULL);

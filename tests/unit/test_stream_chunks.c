@@ -121,9 +121,9 @@ int main(void) {
 
   nox__buf_t gz = {0};
   char msg[256];
-  ASSERT_EQ(
-      nox__tar_pack_files_to(files, 3, buf_sink, NULL, &gz, msg, sizeof(msg)),
-      0);
+  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, buf_sink, NULL, &gz, msg,
+                                   sizeof(msg)),
+            0);
   size_t plen;
   char *plain = plain_tar(&plen);
   const char *want = "[one.txt 0 644 15]first file body"

@@ -243,8 +243,9 @@ static void test_pack_files_roundtrip(void) {
   char err[256], *dir = mkdir_tmp(), path[1024];
   struct stat st;
 
-  ASSERT_EQ(
-      nox__tar_pack_files_to(files, 3, sink, NULL, &arc, err, sizeof(err)), 0);
+  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, sink, NULL, &arc, err,
+                                   sizeof(err)),
+            0);
   ASSERT_EQ((unsigned char)arc.data[0], 0x1f);
   ASSERT_EQ(extract(arc.data, arc.len, dir, NULL, err, sizeof(err)), 0);
   ASSERT_STR_EQ(read_file(dir, "a.txt"), "hello");
@@ -443,7 +444,8 @@ static void test_extract_limits(void) {
 /* What a dir upload or a download runs on its worker, without filters. */
 static int pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
                      char *err, size_t errlen) {
-  return nox__tar_pack_filtered(path, NULL, NULL, cb, NULL, data, err, errlen);
+  return nox__tar_pack_filtered(path, NULL, NULL, true, cb, NULL, data, err,
+                                errlen);
 }
 
 static void test_pack_path(void) {
