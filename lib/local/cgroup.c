@@ -18,8 +18,10 @@
  * A command enters its cgroup without a window outside it: in v1 the pids
  * controller is thread-granular, so the loop thread moves itself into the
  * command's cgroup for the uv_spawn() call only, and the child is born
- * inside. cgroup v2 has no such per-thread move outside threaded subtrees,
- * so v2 is not used (see nox__local_cgroup_init()).
+ * inside. cgroup v2 moves whole processes (threads only inside threaded
+ * subtrees, where the pids controller cannot be used the same way), so v2
+ * is not used: there commands run without a cgroup, with a warning. Adding
+ * it would take a spawn helper that moves itself before it execs.
  */
 #include <dirent.h>
 #include <errno.h>
