@@ -5,23 +5,26 @@
  * process group with setsid() or were orphaned.
  *
  * Layout under the mount of the pids hierarchy (cgroup v1):
- *   noxrunner-UID/ROOTHASH/                 this root's sandboxes
- *   noxrunner-UID/ROOTHASH/SANDBOX/         pids.max: the sandbox's cap
- *   noxrunner-UID/ROOTHASH/SANDBOX/PID-N/   one command
- * ROOTHASH keeps roots apart, so two servers on different roots never share
- * a sandbox's cgroup; processes sharing a root do share it, as they share
- * the sandbox. A command's directory goes when the command has ended; a
- * SANDBOX directory stays between commands and goes with its sandbox
- * (delete, expiry) or when a client of the root closes, so nothing is left
- * behind when a root is thrown away.
+ *   noxrunner-UID/ROOTHASH/                   this root's sandboxes
+ *   noxrunner-UID/ROOTHASH/SANDBOX/           pids.max: the sandbox's cap
+ *   noxrunner-UID/ROOTHASH/SANDBOX/NS-PID-N/  one command
+ * ROOTHASH (of the root's path, device and inode) keeps roots apart, so
+ * two servers on different roots never share a sandbox's cgroup; processes
+ * sharing a root do share it, as they share the sandbox. A command's
+ * directory goes when the command has ended; a SANDBOX directory stays
+ * between commands and goes with its sandbox (delete, expiry) or when a
+ * client of the root closes, so nothing is left behind when a root is
+ * thrown away. NS (the pid namespace) tells whose PID a directory names.
  *
  * A command enters its cgroup without a window outside it: in v1 the pids
  * controller is thread-granular, so the loop thread moves itself into the
  * command's cgroup for the uv_spawn() call only, and the child is born
- * inside. cgroup v2 moves whole processes (threads only inside threaded
- * subtrees, where the pids controller cannot be used the same way), so v2
- * is not used: there commands run without a cgroup, with a warning. Adding
- * it would take a spawn helper that moves itself before it execs.
+ * inside. The thread counts against the sandbox's cap while it is there,
+ * so a sandbox at its cap starts no further command (EAGAIN). cgroup v2
+ * moves whole processes (threads only inside threaded subtrees, where the
+ * pids controller cannot be used the same way), so v2 is not used: there
+ * commands run without a cgroup, with a warning. Adding it would take a
+ * spawn helper that moves itself before it execs.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -148,14 +151,25 @@ void nox__local_cgroup_leave(const nox__local_t *l, const char *saved) {
     write_file(l->cg_mount, "tasks", tid);
 }
 
-/* Makes dir/PID-N, a name no other command of any process uses. */
+/* This process's pid namespace, as its inode number. */
+static unsigned long long pid_ns(void) {
+  struct stat st;
+
+  return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino
+                                             : 0;
+}
+
+/*
+ * Makes dir/NS-PID-N, a name no other command of any process uses. NS, the
+ * pid namespace, tells whose PID it is: containers may share a hierarchy.
+ */
 static char *make_unique(const char *dir) {
-  char name[64], *path;
+  char name[96], *path;
   uint64_t t = uv_hrtime();
   int i;
 
   for (i = 0; i < 100; i++) {
-    snprintf(name, sizeof(name), "%ld-%llx", (long)getpid(),
+    snprintf(name, sizeof(name), "%llx-%ld-%llx", pid_ns(), (long)getpid(),
              (unsigned long long)(t + (uint64_t)i));
     if ((path = join(dir, name)) == NULL)
       return NULL;
@@ -189,11 +203,17 @@ static void each_child(const char *dir,
     closedir(d);
 }
 
-/* A command's cgroup whose process (PID-N) is gone: what it left dies. */
+/*
+ * A command's cgroup (NS-PID-N) whose process is gone: what it left dies.
+ * Only PIDs of our own namespace can be checked.
+ */
 static void sweep_command(const char *path, const char *name) {
-  long pid = strtol(name, NULL, 10);
+  unsigned long long ns;
+  long pid;
 
-  if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+  if (sscanf(name, "%llx-%ld-", &ns, &pid) != 2 || ns != pid_ns() || pid <= 0)
+    return;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
     drain(path);
 }
 
@@ -220,6 +240,8 @@ static void sweep(const char *top) {
 int nox__local_cgroup_init(nox__local_t *l) {
   const nox_client_options_t *o = &l->client->opts;
   uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the root */
+  char id[64] = "";
+  struct stat st;
   char name[64], saved[4096], *probe = NULL;
   const unsigned char *p;
   bool ok = false;
@@ -228,6 +250,15 @@ int nox__local_cgroup_init(nox__local_t *l) {
   l->cg_mount = find_v1_mount();
   if (l->cg_mount == NULL)
     goto done;
+  /*
+   * The root's device and inode too: containers may share a hierarchy and
+   * have different roots at one path.
+   */
+  if (stat(l->root, &st) == 0)
+    snprintf(id, sizeof(id), "%llx:%llx:", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+  for (p = (const unsigned char *)id; *p != '\0'; p++)
+    h = (h ^ *p) * 0x100000001b3ull;
   for (p = (const unsigned char *)l->root; *p != '\0'; p++)
     h = (h ^ *p) * 0x100000001b3ull;
   snprintf(name, sizeof(name), "noxrunner-%lu", (unsigned long)geteuid());

@@ -248,10 +248,10 @@ int main(void) {
 
   /* Afterwards nothing of it is left, and its cgroup goes (bounded waits). */
   int i;
-  for (i = 0; i < 400 && processes_in(needle) > 0; i++)
+  for (i = 0; i < 1200 && processes_in(needle) > 0; i++)
     run_for(&loop, 25);
   ASSERT_EQ(processes_in(needle), 0);
-  for (i = 0; i < 400 && subdirs(sb_cg) > 0; i++)
+  for (i = 0; i < 1200 && subdirs(sb_cg) > 0; i++)
     run_for(&loop, 25);
   ASSERT_EQ(subdirs(sb_cg), 0); /* the command's cgroup is gone */
   ASSERT_EQ(read_number(sb_cg, "cgroup.procs"), -1); /* empty */
