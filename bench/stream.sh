@@ -129,7 +129,7 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 pids+=($!)
 surl=http://127.0.0.1:$nport
 # faultd's "files" mode writes an upload to the file its dest names.
-python3 "$here/../tests/integration/faultd.py" --port 0 \
+python3 "$here/../tests/integration/faultd.py" --port 0 --max-body $((4 << 30)) \
   >"$work/faultd.out" 2>"$work/faultd.err" &
 pids+=($!)
 wait_for "$work/faultd.out" listening

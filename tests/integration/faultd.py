@@ -563,10 +563,14 @@ class Faultd:
 
 
 async def main():
+    global MAX_BODY
     ap = argparse.ArgumentParser(description="fault-injecting NoxRunner test server")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--max-body", type=int, default=MAX_BODY,
+                    help="largest request body accepted, in bytes")
     args = ap.parse_args()
+    MAX_BODY = args.max_body
 
     fd = Faultd()
     server = await asyncio.start_server(fd.serve, args.host, args.port,
