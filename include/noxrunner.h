@@ -175,8 +175,13 @@ typedef enum {
   NOX_HTTP_2 = 2
 } nox_http_version_t;
 
-/** The layout version of nox_client_options_t this header describes. */
-#define NOX_CLIENT_OPTIONS_VERSION 1
+/**
+ * The layout version of nox_client_options_t this header describes. Layout
+ * 2 added local_max_sandboxes and local_max_pids at the end; a program
+ * built against layout 1 keeps working (the new fields take their
+ * defaults).
+ */
+#define NOX_CLIENT_OPTIONS_VERSION 2
 
 /**
  * Client options. Initialise with NOX_CLIENT_OPTIONS_INIT, then set fields.

@@ -9,6 +9,7 @@
  * own callbacks, and a close requested from a callback is only a flag until
  * control is back here.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,21 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   *out = NULL;
   if (opts == NULL)
     opts = &defaults;
-  if (opts->version != NOX_CLIENT_OPTIONS_VERSION)
+  /* Layout 1 ended where local_max_sandboxes begins (see the header). */
+  size_t size;
+  if (opts->version == NOX_CLIENT_OPTIONS_VERSION)
+    size = sizeof(*opts);
+  else if (opts->version == 1)
+    size = offsetof(nox_client_options_t, local_max_sandboxes);
+  else
     return NOX_EINVAL;
 
   nox_client_t *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NOX_ENOMEM;
   c->loop = loop;
-  c->opts = *opts;
+  memcpy(&c->opts, opts, size);
+  c->opts.version = NOX_CLIENT_OPTIONS_VERSION;
   int err = apply_defaults(&c->opts);
   if (err != 0) {
     client_free(c);

@@ -431,8 +431,15 @@ static void test_bad_arguments(void) {
 
   /* Clients. */
   nox_client_t *bad = NULL;
-  co.version = 2;
+  co.version = 0;
   ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), NOX_EINVAL);
+  co.version = NOX_CLIENT_OPTIONS_VERSION + 1;
+  ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), NOX_EINVAL);
+  /* A program built against layout 1 (before the local_max_* fields). */
+  co.version = 1;
+  ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), 0);
+  nox_client_close(bad, NULL, NULL);
+  bad = NULL;
   co.version = NOX_CLIENT_OPTIONS_VERSION;
   co.base_url = "ftp://127.0.0.1/";
   ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), NOX_EUNSUPPORTED);
