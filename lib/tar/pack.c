@@ -17,7 +17,8 @@
 static la_ssize_t writer_write_cb(struct archive *a, void *data,
                                   const void *buf, size_t len) {
   nox__tar_writer_t *w = data;
-  int r = w->cb(w->data, buf, len);
+  /* Once the sink failed, it is not called again (e.g. by a late close). */
+  int r = w->err != 0 ? w->err : w->cb(w->data, buf, len);
 
   if (r != 0) {
     w->err = r;
@@ -90,8 +91,19 @@ int nox__tar_writer_close(nox__tar_writer_t *w) {
 }
 
 void nox__tar_writer_free(nox__tar_writer_t *w) {
-  if (w->a != NULL)
+  if (w->a != NULL) {
+    /*
+     * libarchive 3.6 frees its output buffer only when the output is
+     * closed, and archive_write_free() skips the close once a write has
+     * failed: close first, whatever state the writer is in. A writer given
+     * up on sends nothing more (no trailer that would make a cut archive
+     * look whole); after a good close this is a no-op.
+     */
+    if (w->err == 0)
+      w->err = NOX_ECANCELED;
+    archive_write_close(w->a);
     archive_write_free(w->a);
+  }
   w->a = NULL;
 }
 
