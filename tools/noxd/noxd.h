@@ -22,6 +22,8 @@
 #define NOXD_STREAM_BUF ((size_t)1 << 20)
 /* How long a shutdown waits for answers to reach their clients. */
 #define NOXD_DRAIN_MS 5000u
+/* A body over --max-body is read and thrown away up to this many times it. */
+#define NOXD_DRAIN_FACTOR 64
 /* Idle keep-alive connections are closed after this many seconds. */
 #define NOXD_CONNECTION_TIMEOUT_S 120u
 #define NOXD_DEFAULT_MAX_EXECS 256u
@@ -30,7 +32,8 @@
 #define NOXD_RETRY_AFTER_SANDBOXES "5"
 #define NOXD_DEFAULT_HEADER_TIMEOUT_S 10u
 #define NOXD_DEFAULT_BODY_TIMEOUT_S 30u
-#define NOXD_DEFAULT_MIN_UPLOAD_RATE 1024u /* bytes/s, after the header timeout */
+#define NOXD_DEFAULT_MIN_UPLOAD_RATE                                           \
+  1024u /* bytes/s, after the header timeout */
 
 #define NOXD_MAX_TTL_SECONDS (86400 * 7)
 #define NOXD_MAX_TIMEOUT_SECONDS 86400
@@ -39,12 +42,12 @@
 #define NOXD_WORKSPACE "/workspace"
 
 typedef struct noxd_config {
-  const char *listen; /* "HOST:PORT" or "[V6]:PORT" */
-  const char *root;   /* sandbox root directory */
-  int isolation;      /* nox_isolation_t */
-  const char *token;  /* NULL: no authentication */
-  size_t max_body;    /* request bodies and buffered downloads */
-  unsigned max_execs; /* commands running at once; past it, 503 */
+  const char *listen;        /* "HOST:PORT" or "[V6]:PORT" */
+  const char *root;          /* sandbox root directory */
+  int isolation;             /* nox_isolation_t */
+  const char *token;         /* NULL: no authentication */
+  size_t max_body;           /* request bodies and buffered downloads */
+  unsigned max_execs;        /* commands running at once; past it, 503 */
   unsigned header_timeout_s; /* a new connection's request line and headers */
   unsigned body_timeout_s;   /* a JSON request body */
   unsigned min_upload_rate;  /* bytes/s an upload body must average */
@@ -64,11 +67,11 @@ typedef struct noxd_server {
   char *token;
   size_t token_len;
   size_t max_body;
-  unsigned active;    /* requests between first call and completion */
+  unsigned active;           /* requests between first call and completion */
   unsigned execs, max_execs; /* commands running, and the cap */
   unsigned header_timeout_s, body_timeout_s, min_upload_rate;
-  void *fresh;          /* connections still sending their first request */
-  uv_timer_t sweep;     /* cuts those that take longer than header_timeout_s */
+  void *fresh;        /* connections still sending their first request */
+  uv_timer_t sweep;   /* cuts those that take longer than header_timeout_s */
   unsigned suspended; /* connections waiting on a nox request */
   bool stopping;
   bool drained; /* the drain deadline has passed */

@@ -153,7 +153,8 @@ static void request_seen(noxd_server_t *s, struct MHD_Connection *mc) {
 
 static void on_sweep(uv_timer_t *t) {
   noxd_server_t *s = t->data;
-  uint64_t now = uv_hrtime(), limit = (uint64_t)s->header_timeout_s * 1000000000u;
+  uint64_t now = uv_hrtime(),
+           limit = (uint64_t)s->header_timeout_s * 1000000000u;
   bool cut = false;
 
   for (fresh_t *f = s->fresh, *next; f != NULL; f = next) {
@@ -165,8 +166,9 @@ static void on_sweep(uv_timer_t *t) {
     fresh_unlink(s, f);
     if (i != NULL) {
       shutdown(i->connect_fd, SHUT_RDWR); /* MHD sees the end and closes */
-      fprintf(stderr, "noxd: closed a connection that sent no complete "
-                      "request in %u s\n",
+      fprintf(stderr,
+              "noxd: closed a connection that sent no complete "
+              "request in %u s\n",
               s->header_timeout_s);
       cut = true;
     }
@@ -262,11 +264,20 @@ static long long content_length(noxd_conn_t *c) {
   return (long long)v;
 }
 
+/* True when the client waits for "100 Continue" before sending its body. */
+static bool expects_continue(noxd_conn_t *c) {
+  const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_EXPECT);
+  return h != NULL && strcasecmp(h, "100-continue") == 0;
+}
+
 /*
  * Decides what can be decided from the headers. Returns true when the
  * answer must go out before the body is read: a declared body over the limit
- * is never read. Every other early answer waits for the body to be drained,
- * so that a client still sending is not reset before it reads the answer.
+ * from a client waiting for "100 Continue" (it sends nothing more), or one so
+ * large (past NOXD_DRAIN_FACTOR times the limit) that reading it is not worth
+ * it. Every other early answer waits for the body to be drained, so that a
+ * client still sending is not reset before it reads the answer.
  */
 static bool begin(noxd_conn_t *c, const char *url) {
   noxd_server_t *s = c->srv;
@@ -282,7 +293,8 @@ static bool begin(noxd_conn_t *c, const char *url) {
     noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                      "request body of %lld bytes exceeds the limit of %zu", cl,
                      s->max_body);
-    return true;
+    return expects_continue(c) ||
+           cl / NOXD_DRAIN_FACTOR > (long long)s->max_body;
   }
   /* Sized up front, but only so far: a declared length costs nothing. */
   if (cl > 0 && c->resp == NULL && c->op != NOXD_OP_UPLOAD) {
