@@ -188,17 +188,24 @@ static inline void lt_close(nox_client_t *c) {
     uv_run(loop, UV_RUN_ONCE);
 }
 
+/* A client on root ("local:///root") with options o (base_url is set). */
+static inline nox_client_t *lt_client_with(uv_loop_t *loop, const char *root,
+                                           nox_client_options_t *o) {
+  char url[600];
+  nox_client_t *c = NULL;
+  ASSERT_LT(snprintf(url, sizeof(url), "local://%s", root), (int)sizeof(url));
+  o->base_url = url;
+  ASSERT_EQ(nox_client_new(&c, loop, o), 0);
+  o->base_url = NULL;
+  return c;
+}
+
 /* A client on root ("local:///root") with the given isolation. */
 static inline nox_client_t *lt_client(uv_loop_t *loop, const char *root,
                                       int isolation) {
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
-  char url[600];
-  nox_client_t *c = NULL;
-  ASSERT_LT(snprintf(url, sizeof(url), "local://%s", root), (int)sizeof(url));
-  o.base_url = url;
   o.isolation = isolation;
-  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
-  return c;
+  return lt_client_with(loop, root, &o);
 }
 
 /* A fresh directory for one test's sandboxes: /tmp/nox-local-XXXXXX. */

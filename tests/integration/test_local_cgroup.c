@@ -68,16 +68,10 @@ static void on_abort(int sig) {
 static nox_client_t *client(uv_loop_t *loop, const char *root, uint32_t pids,
                             uint32_t reap_ms) {
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
-  nox_client_t *c = NULL;
-  char url[512];
-
-  snprintf(url, sizeof(url), "local://%s", root);
-  o.base_url = url;
   o.isolation = NOX_ISOLATION_NONE;
   o.local_max_pids = pids;
   o.reap_interval_ms = reap_ms;
-  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
-  return c;
+  return lt_client_with(loop, root, &o);
 }
 
 static int sh(nox_client_t *c, const char *id, uint32_t timeout,

@@ -10,17 +10,11 @@
 static nox_client_t *capped_client(uv_loop_t *loop, const char *root,
                                    uint32_t cap) {
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
-  nox_client_t *c = NULL;
-  char url[512];
-
-  snprintf(url, sizeof(url), "local://%s", root);
-  o.base_url = url;
   o.isolation = NOX_ISOLATION_NONE;
   o.local_max_sandboxes = cap;
   /* The reaper must not be what frees the expired slot below. */
   o.reap_interval_ms = 3600 * 1000;
-  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
-  return c;
+  return lt_client_with(loop, root, &o);
 }
 
 static void expect_full(int status, const lt_res_t *r) {

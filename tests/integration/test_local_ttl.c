@@ -9,15 +9,9 @@
 static nox_client_t *client_reaping(uv_loop_t *loop, const char *root,
                                     uint32_t every_ms) {
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
-  nox_client_t *c = NULL;
-  char url[512];
-
-  snprintf(url, sizeof(url), "local://%s", root);
-  o.base_url = url;
   o.isolation = NOX_ISOLATION_NONE;
   o.reap_interval_ms = every_ms;
-  ASSERT_EQ(nox_client_new(&c, loop, &o), 0);
-  return c;
+  return lt_client_with(loop, root, &o);
 }
 
 /* Starts `sleep 30` in id; its outcome lands in r. */
@@ -89,7 +83,7 @@ int main(void) {
   ASSERT_EQ(lt_create(c, "stale", 1, &r), 0);
   lt_close(c);
   ASSERT_EQ(lt_count_sandboxes(root), 2); /* long, stale */
-  lt_sleep(&loop, 2100); /* past the second after its expiry */
+  lt_sleep(&loop, 2100);                  /* past the second after its expiry */
   ASSERT_EQ(lt_count_sandboxes(root), 2); /* nobody reaps meanwhile */
   c = client_reaping(&loop, root, 3600 * 1000);
   for (i = 0; i < 100 && lt_count_sandboxes(root) != 1; i++)
