@@ -264,6 +264,12 @@ int nox__req_start_probe(nox_req_t *parent, nox_req_t **probe,
 void nox__wait_start(nox_req_t *req);
 /* Stops it on cancel or close; the core completes the request. */
 void nox__wait_abort(nox_req_t *req);
+/*
+ * True when a failed readiness probe means "not ready yet" (unavailable,
+ * connection or transport trouble, timeout, a garbled answer, a 5xx)
+ * rather than "this will never work" (wait.c; also the sandbox handles).
+ */
+bool nox__probe_not_ready(const nox_req_t *probe, int status);
 
 /* Called by a backend when its close has finished. */
 void nox__client_backend_closed(nox_client_t *c);

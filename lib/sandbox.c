@@ -142,22 +142,6 @@ static void lease_touch(nox_sandbox_t *sb) {
 
 static void probe(nox_sandbox_t *sb);
 
-static bool not_ready_yet(int status, const nox_req_t *req) {
-  switch (status) {
-  case 0: /* ran, but the probe's exit code was not 0 */
-  case NOX_EUNAVAIL:
-  case NOX_ECONNECT:
-  case NOX_ETRANSPORT:
-  case NOX_ETIMEDOUT:
-  case NOX_EPROTO:
-    return true;
-  case NOX_EHTTP:
-    return nox_req_error(req)->http_status >= 500;
-  default:
-    return false;
-  }
-}
-
 static void on_probe(nox_req_t *req, int status, const nox_exec_result_t *res) {
   nox_sandbox_t *sb = nox_req_data(req);
   sb->pending = NULL;
@@ -169,7 +153,8 @@ static void on_probe(nox_req_t *req, int status, const nox_exec_result_t *res) {
     became_ready(sb);
     return;
   }
-  if (!not_ready_yet(status, req)) {
+  /* Status 0 here: the probe ran, but its exit code was not 0. */
+  if (status != 0 && !nox__probe_not_ready(req, status)) {
     report_ready(sb, status);
     return;
   }

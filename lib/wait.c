@@ -15,8 +15,7 @@ static void on_deadline(nox_req_t *req) {
   nox__req_complete(req, NOX_ETIMEDOUT);
 }
 
-/* Errors that mean "not ready yet" rather than "this will never work". */
-static bool worth_retrying(nox_req_t *p, int status) {
+bool nox__probe_not_ready(const nox_req_t *p, int status) {
   switch (status) {
   case NOX_EUNAVAIL:
   case NOX_ECONNECT:
@@ -41,7 +40,7 @@ static void on_probe_done(nox_req_t *p, int status) {
     nox__req_complete(req, 0);
     return;
   }
-  if (status != 0 && !worth_retrying(p, status)) {
+  if (status != 0 && !nox__probe_not_ready(p, status)) {
     req->err.http_status = p->err.http_status;
     req->err.curl_code = p->err.curl_code;
     nox__req_set_message(req, "%s", p->err.message);

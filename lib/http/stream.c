@@ -19,23 +19,9 @@
 
 #include "http.h"
 
-#define PROGRESS_EVERY_MS 100
-
 void nox__http_stream_progress(nox__xfer_t *x, bool final) {
-  nox_req_t *req = x->req;
-  if (req->progress_cb == NULL)
-    return;
-  uint64_t now = uv_now(req->client->loop);
-  if (!final && now - x->progress_ms < PROGRESS_EVERY_MS)
-    return;
-  x->progress_ms = now;
-  nox_progress_t p = {x->xbytes, x->total, 0};
-  if (x->stream != NULL) {
-    nox_transfer_report_t rep;
-    nox__stream_snapshot(x->stream, &rep, NULL, NULL, 0);
-    p.entries = rep.entries;
-  }
-  req->progress_cb(req, &p);
+  nox__stream_progress(x->stream, x->req, &x->progress_ms, x->xbytes, x->total,
+                       final);
 }
 
 /* Hands a worker's outcome to the transfer, runs entry callbacks. */

@@ -22,7 +22,6 @@
 #include "local/local.h"
 
 #define CHUNK ((size_t)64 * 1024)
-#define PROGRESS_EVERY_MS 100
 
 typedef enum { FEED, PULL, WAIT } mode_t_;
 
@@ -43,17 +42,7 @@ struct nox__local_xfer {
 };
 
 static void progress(nox__local_xfer_t *x, bool final) {
-  nox_req_t *req = x->req;
-  if (req->progress_cb == NULL)
-    return;
-  uint64_t now = uv_now(req->client->loop);
-  if (!final && now - x->progress_ms < PROGRESS_EVERY_MS)
-    return;
-  x->progress_ms = now;
-  nox_transfer_report_t rep;
-  nox__stream_snapshot(x->s, &rep, NULL, NULL, 0);
-  nox_progress_t p = {x->bytes, 0, rep.entries};
-  req->progress_cb(req, &p);
+  nox__stream_progress(x->s, x->req, &x->progress_ms, x->bytes, 0, final);
 }
 
 static void complete(nox__local_xfer_t *x, int status, const char *msg) {

@@ -9,6 +9,9 @@
 
 #include "tar/stream.h"
 
+/* Progress callbacks come at most this often, except the last one. */
+#define PROGRESS_EVERY_MS 100
+
 struct nox__pool {
   uv_mutex_t mu;
   uv_cond_t cv;
@@ -309,6 +312,23 @@ bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
     snprintf(msg, msglen, "%s", s->msg);
   uv_mutex_unlock(&s->mu);
   return done;
+}
+
+void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
+                          uint64_t bytes, uint64_t total, bool final) {
+  if (req->progress_cb == NULL)
+    return;
+  uint64_t now = uv_now(req->client->loop);
+  if (!final && now - *last_ms < PROGRESS_EVERY_MS)
+    return;
+  *last_ms = now;
+  nox_progress_t p = {bytes, total, 0};
+  if (s != NULL) {
+    nox_transfer_report_t rep;
+    nox__stream_snapshot(s, &rep, NULL, NULL, 0);
+    p.entries = rep.entries;
+  }
+  req->progress_cb(req, &p);
 }
 
 static void on_async_closed(uv_handle_t *h) {

@@ -135,6 +135,13 @@ nox__stream_ev_t *nox__stream_take_events(nox__stream_t *s);
  * or a callback returned non-zero. Returns NOX_EUSER for the latter, else 0.
  */
 int nox__stream_deliver_events(nox__stream_t *s, nox_req_t *req);
+/*
+ * Reports progress to req->progress_cb (if any): bytes, total (0: unknown)
+ * and the entries s has counted (s may be NULL). At most once every 100 ms
+ * unless final; *last_ms keeps the uv_now() of the last report.
+ */
+void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
+                          uint64_t bytes, uint64_t total, bool final);
 /* Copies counters and the outcome; true when the worker has ended. */
 bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
                           int *status, char *msg, size_t msglen);
