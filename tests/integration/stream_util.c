@@ -205,6 +205,18 @@ void st_xfer_init(st_xfer_t *x, ht_t *t) {
   x->status = 1;
 }
 
+void st_download_dir(ht_t *t, st_xfer_t *x, nox_client_t *c, const char *id,
+                     const char *src, const char *dir) {
+  nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
+  o.src = src;
+  o.extract_dir = dir;
+  o.progress = st_on_progress;
+  st_xfer_init(x, t);
+  ASSERT_EQ(nox_download(&x->req, c, id, &o, NULL, st_on_done, x), 0);
+  t->pending++;
+  ht_wait(t);
+}
+
 void st_on_done(nox_req_t *req, int status) {
   st_xfer_t *x = nox_req_data(req);
   ASSERT_EQ(x->calls, 0);

@@ -48,6 +48,12 @@ typedef struct st_xfer {
 void st_xfer_init(st_xfer_t *x, ht_t *t);
 void st_on_done(nox_req_t *req, int status);
 void st_on_progress(nox_req_t *req, const nox_progress_t *p);
+/*
+ * Downloads src of sandbox id on c into extract_dir dir (with progress) and
+ * runs t until nothing is pending; x holds the outcome.
+ */
+void st_download_dir(ht_t *t, st_xfer_t *x, nox_client_t *c, const char *id,
+                     const char *src, const char *dir);
 /* Asserts a transfer's status, printing its message if it differs. */
 #define ST_EXPECT(x, want)                                                     \
   do {                                                                         \

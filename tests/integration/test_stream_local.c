@@ -146,15 +146,8 @@ static void test_roundtrip(void) {
 
   /* Back out, extracted. */
   st_xfer_t down;
-  st_xfer_init(&down, &f.t);
   snprintf(out, sizeof(out), "%s/out", f.root);
-  nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
-  o.src = "/workspace/in";
-  o.extract_dir = out;
-  o.progress = st_on_progress;
-  ASSERT_EQ(nox_download(&down.req, f.c, "a", &o, NULL, st_on_done, &down), 0);
-  f.t.pending++;
-  ht_wait(&f.t);
+  st_download_dir(&f.t, &down, f.c, "a", "/workspace/in", out);
   ST_EXPECT(&down, 0);
   char *got = st_snapshot(out, NULL, true);
   ASSERT_STR_EQ(got, want);
@@ -256,7 +249,7 @@ static void test_refused_and_cancel(void) {
    */
   enum { NSMALL = 20000 };
   nox_file_t *many = calloc(NSMALL, sizeof(*many));
-  char (*names)[32] = calloc(NSMALL, sizeof(*names));
+  char(*names)[32] = calloc(NSMALL, sizeof(*names));
   ASSERT(many != NULL && names != NULL);
   for (size_t i = 0; i < NSMALL; i++) {
     snprintf(names[i], sizeof(names[i]), "d%02zu/f%05zu", i % 50, i);

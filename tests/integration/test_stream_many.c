@@ -163,15 +163,7 @@ static void round_trip(const char *url, const char *src, const char *out,
 
   t0 = uv_hrtime();
   st_xfer_t down;
-  st_xfer_init(&down, &t);
-  nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
-  d.src = "/workspace/tree";
-  d.extract_dir = out;
-  ASSERT_EQ(
-      nox_download(&down.req, t.client, "many", &d, NULL, st_on_done, &down),
-      0);
-  t.pending++;
-  ht_wait(&t);
+  st_download_dir(&t, &down, t.client, "many", "/workspace/tree", out);
   ST_EXPECT(&down, 0);
   ASSERT_EQ(down.rep.entries, n);
   ASSERT_EQ(down.rep.refused, 0);

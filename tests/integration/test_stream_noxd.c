@@ -112,14 +112,8 @@ static void test_roundtrip(void) {
   ASSERT_GT(up.rep.bytes, 65536 * 4); /* well past --max-body */
 
   st_xfer_t down;
-  st_xfer_init(&down, &t);
   snprintf(out, sizeof(out), "%s/out", root);
-  nox_download_options_t dopt = NOX_DOWNLOAD_OPTIONS_INIT;
-  dopt.src = "/workspace/tree";
-  dopt.extract_dir = out;
-  ASSERT_EQ(nox_download(&down.req, c, "n", &dopt, NULL, st_on_done, &down), 0);
-  t.pending++;
-  ht_wait(&t);
+  st_download_dir(&t, &down, c, "n", "/workspace/tree", out);
   ST_EXPECT(&down, 0);
   char *got = st_snapshot(out, NULL, true);
   ASSERT_STR_EQ(got, want);

@@ -206,15 +206,7 @@ static void race(const char *url, char *const *srcs, const char *root) {
     char out[4200];
     snprintf(out, sizeof(out), "%s/out%d", root, round);
     st_xfer_t down;
-    st_xfer_init(&down, &t);
-    nox_download_options_t d = NOX_DOWNLOAD_OPTIONS_INIT;
-    d.src = "/workspace/shared";
-    d.extract_dir = out;
-    ASSERT_EQ(
-        nox_download(&down.req, t.client, "race", &d, NULL, st_on_done, &down),
-        0);
-    t.pending++;
-    ht_wait(&t);
+    st_download_dir(&t, &down, t.client, "race", "/workspace/shared", out);
     ST_EXPECT(&down, 0);
     check_dest(out);
     st_rmtree(out);
