@@ -149,6 +149,16 @@ static int parse(const noxrc_cmdspec_t *cmd, int argc, char **argv,
   return 0;
 }
 
+int noxrc_args_ids(const char *cmd, const noxrc_strv_t *pos, size_t nids) {
+  if (pos->n < nids)
+    return noxrc_usage_error(cmd, "missing the session ID");
+  if (pos->n > nids)
+    return noxrc_usage_error(cmd, "unexpected argument '%s'", pos->v[nids]);
+  if (nids == 1 && pos->v[0][0] == '\0')
+    return noxrc_usage_error(cmd, "the session ID is empty");
+  return 0;
+}
+
 int noxrc_args_parse(const noxrc_cmdspec_t *cmd, int argc, char **argv,
                      noxrc_strv_t *pos) {
   int next;

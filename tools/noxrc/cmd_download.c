@@ -202,13 +202,9 @@ int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv) {
   noxrc_strv_t pos = {NULL, 0};
   int err = noxrc_args_parse(&download_cmd, argc, argv, &pos);
 
-  if (err == 0 && pos.n == 0)
-    err = noxrc_usage_error("download", "missing the session ID");
-  else if (err == 0 && pos.n > 1)
-    err = noxrc_usage_error("download", "unexpected argument '%s'", pos.v[1]);
-  else if (err == 0 && pos.v[0][0] == '\0')
-    err = noxrc_usage_error("download", "the session ID is empty");
-  else if (err == 0 && o.output != NULL && o.extract != NULL)
+  if (err == 0)
+    err = noxrc_args_ids("download", &pos, 1);
+  if (err == 0 && o.output != NULL && o.extract != NULL)
     err = noxrc_usage_error("download", "give --output or --extract, not both");
   else if (err == 0 && o.extract != NULL && !extract_target_ok(o.extract))
     err = noxrc_usage_error(

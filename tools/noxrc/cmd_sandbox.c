@@ -47,12 +47,8 @@ static int parse_id(noxrc_t *rc, const noxrc_cmdspec_t *cmd, int argc,
   noxrc_strv_t pos = {NULL, 0};
   int err = noxrc_args_parse(cmd, argc, argv, &pos);
 
-  if (err == 0 && pos.n < npos)
-    err = noxrc_usage_error(cmd->name, "missing the session ID");
-  else if (err == 0 && pos.n > npos)
-    err = noxrc_usage_error(cmd->name, "unexpected argument '%s'", pos.v[npos]);
-  else if (err == 0 && npos == 1 && pos.v[0][0] == '\0')
-    err = noxrc_usage_error(cmd->name, "the session ID is empty");
+  if (err == 0)
+    err = noxrc_args_ids(cmd->name, &pos, npos);
   if (err == 0 && npos == 1)
     rc->session = pos.v[0];
   noxrc_strv_free(&pos);

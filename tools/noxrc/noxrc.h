@@ -70,6 +70,11 @@ void noxrc_strv_free(noxrc_strv_t *sv);
 int noxrc_args_parse(const noxrc_cmdspec_t *cmd, int argc, char **argv,
                      noxrc_strv_t *pos);
 /*
+ * Checks that pos holds exactly nids (0 or 1) positional arguments, the
+ * session ID not empty. Returns 0 or NOXRC_EXIT_USAGE after printing why.
+ */
+int noxrc_args_ids(const char *cmd, const noxrc_strv_t *pos, size_t nids);
+/*
  * Parses the global options before the subcommand; *next is the index of
  * the subcommand (argc if none). Returns 0 or NOXRC_EXIT_USAGE.
  */

@@ -310,12 +310,8 @@ int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv) {
   const char *home = getenv("HOME");
   int err = noxrc_args_parse(&shell_cmd, argc, argv, &pos);
 
-  if (err == 0 && pos.n == 0)
-    err = noxrc_usage_error("shell", "missing the session ID");
-  else if (err == 0 && pos.n > 1)
-    err = noxrc_usage_error("shell", "unexpected argument '%s'", pos.v[1]);
-  else if (err == 0 && pos.v[0][0] == '\0')
-    err = noxrc_usage_error("shell", "the session ID is empty");
+  if (err == 0)
+    err = noxrc_args_ids("shell", &pos, 1);
   if (err == 0)
     err = noxrc_connect(rc);
   if (err != 0) {
