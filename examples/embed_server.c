@@ -123,7 +123,9 @@ static void respond(conn_t *c, const char *status, const char *type,
   memcpy(c->out.base + n, body, body_len);
   c->out.len = (size_t)n + body_len;
   c->write.data = c;
-  if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &c->out, 1, on_written) != 0)
+  /* uv_write() copies the buffer array; c->out keeps the bytes alive. */
+  uv_buf_t bufs[1] = {uv_buf_init(c->out.base, (unsigned)c->out.len)};
+  if (uv_write(&c->write, (uv_stream_t *)&c->tcp, bufs, 1, on_written) != 0)
     conn_close(c);
 }
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-20}
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DNOX_SANITIZE=ON -DNOX_BUILD_FUZZERS=ON >/dev/null
+  -DNOX_SANITIZE=ON -DNOX_BUILD_FUZZERS=ON -DNOX_WERROR=ON >/dev/null
 cmake --build build-fuzz -j2 --target fuzz_json fuzz_url fuzz_noxd fuzz_extract >/dev/null
 
 status=0

@@ -44,12 +44,12 @@ run_suite() {
   rm -f "$log"
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOX_WERROR=ON
 
 # Debug keeps assert() on; the sanitizers stop at the first error.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON -DNOX_WERROR=ON
 
 # libFuzzer targets, briefly (clang build in build-fuzz/).
 echo "=== fuzz"

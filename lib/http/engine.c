@@ -440,9 +440,11 @@ static void http_abort(nox_req_t *req) {
     nox__list_remove(&x->rnode);
     x->resume_queued = false;
   }
+  /* A canceled transfer reports what moved, whatever its source or sink. */
+  if (req->op == NOX__OP_UPLOAD || req->op == NOX__OP_DOWNLOAD)
+    req->transfer.bytes = x->xbytes;
   if (x->stream != NULL) {
     nox__stream_abort(x->stream);
-    req->transfer.bytes = x->xbytes;
     nox__stream_snapshot(x->stream, &req->transfer, NULL, NULL, 0);
   }
 }

@@ -95,11 +95,18 @@ void nox__local_meta_free(nox__local_meta_t *m) {
   memset(m, 0, sizeof(*m));
 }
 
+/*
+ * a/b, malloc'd, or NULL when out of memory. Neither may be NULL (every
+ * caller passes the client's root, which open_root() made with realpath(),
+ * or a name it checked). asprintf() sizes the buffer itself: no length is
+ * computed by hand, and no path through strlen(NULL) exists for a compiler
+ * to warn about (GCC 12 did, with UBSan's recoverable checks).
+ */
 static char *join(const char *a, const char *b) {
-  char *p = malloc(strlen(a) + strlen(b) + 2);
+  char *p;
 
-  if (p != NULL)
-    sprintf(p, "%s/%s", a, b);
+  if (asprintf(&p, "%s/%s", a, b) < 0)
+    return NULL;
   return p;
 }
 
@@ -289,14 +296,15 @@ static void unlock_root(int fd) {
  * happen after it is released. Returns the trash path or NULL.
  */
 static char *to_trash(const char *root, const char *name) {
-  static const char fmt[] = "%s/" TRASH_PREFIX "%ld-%llx-%s";
   char *src = join(root, name);
-  char *dst = malloc(strlen(root) + strlen(name) + sizeof(fmt) + 48);
+  char *dst = NULL;
 
-  if (src == NULL || dst == NULL)
+  if (src == NULL ||
+      asprintf(&dst, "%s/" TRASH_PREFIX "%ld-%llx-%s", root, (long)getpid(),
+               (unsigned long long)uv_hrtime(), name) < 0) {
+    dst = NULL;
     goto fail;
-  sprintf(dst, fmt, root, (long)getpid(), (unsigned long long)uv_hrtime(),
-          name);
+  }
   if (rename(src, dst) != 0)
     goto fail;
   free(src);

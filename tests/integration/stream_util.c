@@ -235,7 +235,7 @@ void st_on_progress(nox_req_t *req, const nox_progress_t *p) {
   ASSERT(p->entries >= x->last.entries);
   x->progress_calls++;
   x->last = *p;
-  if (x->cancel_after > 0 && p->bytes >= x->cancel_after && !x->canceled) {
+  if (x->cancel_on_progress && !x->canceled) {
     x->canceled = true;
     ASSERT_EQ(nox_req_cancel(req), 0);
   }

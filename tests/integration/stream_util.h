@@ -41,7 +41,14 @@ typedef struct st_xfer {
   nox_transfer_report_t rep;
   unsigned progress_calls;
   nox_progress_t last;
-  uint64_t cancel_after; /* cancel from progress past this many bytes */
+  /*
+   * Cancel from the first progress report. The library gives one as soon as
+   * the transfer moves (the first bytes, or a worker's first wake-up), so the
+   * cancel lands mid-transfer on any machine. Never wait for a later report
+   * to cancel: they come at most every 100 ms, and a fast machine has moved
+   * megabytes by then.
+   */
+  bool cancel_on_progress;
   bool canceled;
 } st_xfer_t;
 

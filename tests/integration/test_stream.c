@@ -469,9 +469,42 @@ static void test_hostile_corpus(void) {
 }
 
 /* ---- cancel mid-transfer
- * ----------------------------------------------------------- */
+ * -----------------------------------------------------------
+ * Every cancel here happens at a point the test controls, never after a
+ * delay: a progress report comes at most every 100 ms, by when a fast
+ * machine has moved the whole 4 MiB.
+ */
 
-static void test_cancel_mid_download(void) {
+/* A raw-archive source that holds back after hold bytes and cancels. */
+typedef struct {
+  st_xfer_t x;
+  const char *data;
+  size_t len, off, hold;
+  unsigned reads_after_cancel;
+} paced_t;
+
+static int paced_read(nox_req_t *req, char *buf, size_t cap, size_t *nread) {
+  paced_t *p = nox_req_data(req);
+  if (p->x.canceled) {
+    p->reads_after_cancel++;
+    return NOX_PAUSE;
+  }
+  if (p->off >= p->hold) {
+    /* Everything up to hold is out: cancel while the rest is held back. */
+    p->x.canceled = true;
+    ASSERT_EQ(nox_req_cancel(req), 0);
+    return NOX_PAUSE;
+  }
+  size_t n = p->hold - p->off;
+  if (n > cap)
+    n = cap;
+  memcpy(buf, p->data + p->off, n);
+  p->off += n;
+  *nread = n;
+  return 0;
+}
+
+static void test_cancel_mid_transfer(void) {
   ht_t t;
   ht_begin(&t);
   char *root = st_mkdtemp("cd");
@@ -500,16 +533,22 @@ static void test_cancel_mid_download(void) {
   upload(&up, c, &uo);
   ht_wait(&t);
   ST_EXPECT(&up, 0);
+  ASSERT_GT(up.rep.bytes, 4u << 20); /* random data: gzip cannot shrink it */
 
-  /* Served in slow chunks; canceled from progress after 512 KiB. */
+  /*
+   * Canceled from its first progress report, which comes with the first
+   * bytes; nothing is taken after a cancel, so one write's worth arrived.
+   */
   nox_client_t *slow = client(&t, "files,chunk16384", 2);
   st_xfer_t down;
   st_xfer_init(&down, &t);
-  down.cancel_after = 512u << 10;
+  down.cancel_on_progress = true;
   download_to(&down, slow, arc, dest, NULL);
   ht_wait(&t);
   ST_EXPECT(&down, NOX_ECANCELED);
-  ASSERT_LT(down.rep.bytes, up.rep.bytes);
+  ASSERT(down.canceled);
+  ASSERT_GT(down.rep.bytes, 0);
+  ASSERT_LE(down.rep.bytes, 16384);
   ht_close(&t, slow);
   /* Closed: the worker is joined and its temporary tree is gone. */
   ASSERT(!st_exists(dest));
@@ -517,19 +556,50 @@ static void test_cancel_mid_download(void) {
   ASSERT(strstr(around, ".nox") == NULL);
   free(around);
 
-  /* Cancel mid-upload, from progress. */
+  /* Cancel a directory upload (its packing worker running) from progress. */
   char arc2[4200];
   snprintf(arc2, sizeof(arc2), "%s/b.tar.gz", root);
   st_xfer_t up2;
   st_xfer_init(&up2, &t);
-  up2.cancel_after = 256u << 10;
+  up2.cancel_on_progress = true;
   nox_upload_options_t uo2 = NOX_UPLOAD_OPTIONS_INIT;
   uo2.dir = src;
   uo2.dest = arc2;
   upload(&up2, c, &uo2);
   ht_wait(&t);
   ST_EXPECT(&up2, NOX_ECANCELED);
+  ASSERT(up2.canceled);
   ASSERT_LT(up2.rep.bytes, up.rep.bytes);
+
+  /*
+   * A paced raw-archive source: 256 KiB, then held back until the cancel
+   * (made from the source itself) went through. Exactly that much was sent.
+   */
+  size_t alen;
+  char *adata = st_read(arc, &alen);
+  ASSERT(adata != NULL);
+  ASSERT_EQ(alen, up.rep.bytes);
+  char arc3[4200];
+  snprintf(arc3, sizeof(arc3), "%s/c.tar.gz", root);
+  paced_t p;
+  memset(&p, 0, sizeof(p));
+  st_xfer_init(&p.x, &t);
+  p.data = adata;
+  p.len = alen;
+  p.hold = 256u << 10;
+  nox_upload_options_t uo3 = NOX_UPLOAD_OPTIONS_INIT;
+  uo3.read = paced_read;
+  uo3.dest = arc3;
+  uo3.progress = st_on_progress;
+  ASSERT_EQ(nox_upload(&p.x.req, c, "s", &uo3, st_on_done, &p), 0);
+  t.pending++;
+  ht_wait(&t);
+  ST_EXPECT(&p.x, NOX_ECANCELED);
+  ASSERT(p.x.canceled);
+  ASSERT_EQ(p.x.rep.bytes, p.hold);
+  ASSERT_EQ(p.reads_after_cancel, 0);
+  ASSERT_LT(p.x.rep.bytes, p.len);
+  free(adata);
   ht_end(&t);
   st_rmtree(root);
   free(root);
@@ -692,7 +762,7 @@ int main(int argc, char **argv) {
       {"read_source_and_raw_sink", test_read_source_and_raw_sink},
       {"include_exclude", test_include_exclude},
       {"hostile_corpus", test_hostile_corpus},
-      {"cancel_mid_transfer", test_cancel_mid_download},
+      {"cancel_mid_transfer", test_cancel_mid_transfer},
       {"many_files", test_many_files},
       {"long_pause", test_long_pause},
       {"bad_arguments", test_bad_arguments},
