@@ -543,6 +543,18 @@ def contract_suite(furl):
     took = time.monotonic() - t0
     check("--timeout bounds sh", code == 1 and took < 20, (code, took, err))
 
+    # Refused at once by the library: the message says which argument.
+    code, out, err = run(furl, "exec", "x", "--", b"\xff")
+    check("exec of non-UTF-8 argv names the argument", code == 2 and
+          b"nox_exec: argv[0] is not valid UTF-8" in err, err)
+    code, out, err = run(furl, "touch", "a" * 2000)
+    check("an overlong session ID is named", code == 1 and
+          b"nox_touch: session_id is 2000 bytes long" in err, err)
+    code, obj, err, _ = run_json(furl, "delete", "a" * 2000)
+    check("--json carries the detail", code == 1 and obj is not None and
+          obj["error"] == "NOX_EINVAL" and
+          obj["message"].startswith("nox_delete: session_id is 2000"), obj)
+
 
 def main():
     root = os.path.join(WORK, "noxd-root")
