@@ -4,6 +4,7 @@
  * most max_concurrent at once. Every job reports exactly once, then the
  * batch does.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,13 @@ static void job_end(slot_t *s, int status, int step, const char *msg) {
   pump(f);
 }
 
+/* A step refused at once: the client's detail, copied before it changes. */
+static void job_refused(slot_t *s, int err, int step) {
+  char msg[sizeof(((nox_error_t *)0)->message)];
+  snprintf(msg, sizeof(msg), "%s", nox_client_last_error(s->f->client)->message);
+  job_end(s, err, step, msg);
+}
+
 static void on_download_done(nox_req_t *req, int status) {
   slot_t *s = nox_req_data(req);
   job_end(s, status, status ? NOX_JOB_STEP_DOWNLOAD : NOX_JOB_STEP_NONE,
@@ -152,7 +160,7 @@ static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *res) {
   int err = nox_sandbox_download(&s->req, s->sb, &o, on_download_data,
                                  on_download_done, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_DOWNLOAD, NULL);
+    job_refused(s, err, NOX_JOB_STEP_DOWNLOAD);
 }
 
 static void step_exec(slot_t *s) {
@@ -163,7 +171,7 @@ static void step_exec(slot_t *s) {
                 : nox_sandbox_exec_shell(&s->req, s->sb, "sh", job->script,
                                          job->exec_opts, on_exec, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_EXEC, NULL);
+    job_refused(s, err, NOX_JOB_STEP_EXEC);
 }
 
 static void on_upload(nox_req_t *req, int status) {
@@ -193,7 +201,7 @@ static void start_job(slot_t *s, size_t index) {
   o.nfiles = job->nfiles;
   int err = nox_sandbox_upload(&s->req, s->sb, &o, on_upload, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_UPLOAD, NULL);
+    job_refused(s, err, NOX_JOB_STEP_UPLOAD);
 }
 
 /* A free slot whose sandbox is not lost, round robin; NULL if none. */
