@@ -53,6 +53,7 @@ typedef struct bench_cfg {
   size_t size;
   uint32_t max_connections;
   bool http2;
+  bool allow_errors; /* exit 0 even when requests failed */
 } bench_cfg_t;
 
 typedef struct bench bench_t;
@@ -106,6 +107,7 @@ struct bench {
   /* setup and teardown */
   uint32_t setup_pending;
   int setup_err;
+  int teardown_err; /* deleting the sandboxes failed: exit 1 */
   void (*phase_done)(bench_t *b);
   void (*setup_user_done)(bench_t *b);
 };

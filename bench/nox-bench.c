@@ -21,7 +21,11 @@ static const char usage_text[] =
     "                 [--sandboxes M] [--cmd 'shell string'] [--size BYTES]\n"
     "                 [--max-connections K] [--http2] [--token T]\n"
     "                 [--id-prefix P] [--json FILE] [--svg FILE]\n"
-    "scenarios: health exec create-delete lifecycle upload download\n";
+    "                 [--allow-errors]\n"
+    "scenarios: health exec create-delete lifecycle upload download\n"
+    "exit status: 0 when every request succeeded, 1 when any failed (an exec\n"
+    "exiting non-zero counts) or the run stopped, 2 for bad usage;\n"
+    "--allow-errors exits 0 even when requests failed\n";
 
 static void usage(FILE *f) {
   fputs(usage_text, f);
@@ -72,6 +76,7 @@ static int parse_args(bench_cfg_t *cfg, int argc, char **argv) {
     O_JSON,
     O_SVG,
     O_PREFIX,
+    O_ALLOW_ERRORS,
     O_HELP
   };
   static const struct option longopts[] = {
@@ -90,6 +95,7 @@ static int parse_args(bench_cfg_t *cfg, int argc, char **argv) {
       {"json", required_argument, NULL, O_JSON},
       {"svg", required_argument, NULL, O_SVG},
       {"id-prefix", required_argument, NULL, O_PREFIX},
+      {"allow-errors", no_argument, NULL, O_ALLOW_ERRORS},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0}};
   bool have_conc = false, have_reqs = false;
@@ -146,6 +152,9 @@ static int parse_args(bench_cfg_t *cfg, int argc, char **argv) {
       break;
     case O_PREFIX:
       cfg->id_prefix = optarg;
+      break;
+    case O_ALLOW_ERRORS:
+      cfg->allow_errors = true;
       break;
     case O_HELP:
       usage(stdout);
@@ -326,9 +335,11 @@ static void close_handles(void *data) {
 }
 
 static void on_teardown_done(bench_t *b) {
-  if (b->setup_err != 0)
+  if (b->setup_err != 0) {
     fprintf(stderr, "nox-bench: deleting the sandboxes: %s\n",
             nox_strerror(b->setup_err));
+    b->teardown_err = b->setup_err;
+  }
   nox_client_close(b->client, close_handles, b);
 }
 
@@ -448,6 +459,17 @@ int main(int argc, char **argv) {
   }
   if (b->t1_ns != 0) {
     report_text(b, stdout);
+    /* A benchmark whose requests failed measured nothing worth a 0. */
+    uint64_t failed = bench_total_errors(b);
+    if (b->teardown_err != 0 && !b->cfg.allow_errors)
+      rc = 1;
+    if (failed != 0 && !b->cfg.allow_errors) {
+      fprintf(stderr,
+              "nox-bench: %" PRIu64 " of %" PRIu64
+              " requests failed: exit 1 (--allow-errors to exit 0)\n",
+              failed, bench_total_ops(b));
+      rc = 1;
+    }
     if (b->cfg.json_path != NULL && report_json(b, b->cfg.json_path) != 0)
       rc = 1;
     if (b->cfg.svg_path != NULL && report_svg(b, b->cfg.svg_path) != 0)

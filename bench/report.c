@@ -83,6 +83,13 @@ void report_text(const bench_t *b, FILE *f) {
       fprintf(f, "first %s error: %s\n", bench_op_names[i],
               b->ops[i].first_error);
   }
+  uint64_t failed = bench_total_errors(b);
+  if (failed != 0)
+    fprintf(f, "\nFAILED: %" PRIu64 " of %" PRIu64 " requests failed%s\n",
+            failed, bench_total_ops(b),
+            b->cfg.allow_errors ? " (allowed by --allow-errors)" : "");
+  else
+    fprintf(f, "\nall %" PRIu64 " requests succeeded\n", bench_total_ops(b));
   fprintf(f,
           "\nclient: cpu %.3f s (user %.3f, sys %.3f), %.1f us/request, "
           "peak RSS %ld KiB, longest loop iteration %.3f ms\n",

@@ -82,7 +82,7 @@ static int use_sandbox(nox_sync_t *s, const char *session) {
 
   /*
    * The whole tar.gz in memory, up to max_body_bytes (NOX_ETOOBIG past it);
-   * nox_sync_download_cb() streams instead.
+   * nox_sync_download_to() streams instead.
    */
   rc = nox_sync_download(&archive, &len, s, session, NULL);
   if (rc != 0)

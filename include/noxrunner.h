@@ -338,6 +338,31 @@ NOX_EXTERN int nox_client_new(nox_client_t **out, struct uv_loop_s *loop,
 NOX_EXTERN int nox_client_close(nox_client_t *client, nox_close_cb cb,
                                 void *data);
 
+/**
+ * Why the last call on this client that can fail at once did so (hiredis'
+ * errstr idea): code is the error it returned and message names the
+ * function, the argument and the rule broken, for example
+ * "nox_exec: argv is NULL or empty" or "nox_upload: file name \"../x\"
+ * (opts->files[0].path) must be a relative path without \"..\"".
+ * http_status and curl_code are 0: nothing was sent.
+ *
+ * Every function that takes this client (directly, or through a request,
+ * a sandbox handle or a fan-out of it) and returns an error code records
+ * its outcome here: a failure overwrites the record, a success clears it
+ * (code 0, message ""). Accessors (nox_client_loop(), nox_client_pending(),
+ * nox_client_stats(), nox_req_error(), ...) leave it alone, and so does a
+ * call that fails for a NULL client, request or handle (it has nowhere to
+ * say so; nox_client_new() has no client yet either).
+ *
+ * Failures reported later, to a callback, are in nox_req_error() instead.
+ *
+ * The pointer is owned by the client and valid until its close callback
+ * runs (NULL for a NULL client). Read it right after the call that failed:
+ * the next such call on the client, including those the library makes
+ * itself while the loop runs (sandbox handles, fan-outs), overwrites it.
+ */
+NOX_EXTERN const nox_error_t *nox_client_last_error(const nox_client_t *client);
+
 /** The loop the client is bound to. */
 NOX_EXTERN struct uv_loop_s *nox_client_loop(const nox_client_t *client);
 

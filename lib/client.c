@@ -153,6 +153,40 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   return 0;
 }
 
+void nox__api_enter(nox_client_t *c) {
+  if (c != NULL)
+    memset(&c->last_error, 0, sizeof(c->last_error));
+}
+
+int nox__api_fail(nox_client_t *c, int err, const char *fmt, ...) {
+  if (c == NULL || c->last_error.code != 0)
+    return err;
+  c->last_error.code = err;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->last_error.message, sizeof(c->last_error.message), fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+int nox__api_leave(nox_client_t *c, const char *fn, int err) {
+  if (c == NULL)
+    return err;
+  if (err == 0) {
+    memset(&c->last_error, 0, sizeof(c->last_error));
+    return 0;
+  }
+  if (c->last_error.code == 0)
+    nox__api_fail(c, err, "%s: %s", fn, nox_strerror(err));
+  /* The code returned is the one recorded, whatever an inner call said. */
+  c->last_error.code = err;
+  return err;
+}
+
+const nox_error_t *nox_client_last_error(const nox_client_t *client) {
+  return client != NULL ? &client->last_error : NULL;
+}
+
 uv_loop_t *nox_client_loop(const nox_client_t *client) {
   return client ? client->loop : NULL;
 }
@@ -171,8 +205,10 @@ void nox__client_wake(nox_client_t *c) {
 int nox_client_close(nox_client_t *c, nox_close_cb cb, void *data) {
   if (c == NULL)
     return NOX_EINVAL;
+  nox__api_enter(c);
   if (c->closing)
-    return NOX_ECLOSING;
+    return nox__api_fail(c, NOX_ECLOSING,
+                         "nox_client_close: the client is already closing");
   c->closing = true;
   c->close_cb = cb;
   c->close_data = data;

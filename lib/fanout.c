@@ -4,6 +4,7 @@
  * most max_concurrent at once. Every job reports exactly once, then the
  * batch does.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ struct nox_fanout_s {
   nox_fanout_cb on_done;
   void *data;
   uv_loop_t *loop;
+  nox_client_t *client; /* for nox_client_last_error() */
 
   size_t next, running, cursor;
   bool stopping, in_pump, repump, done;
@@ -104,6 +106,13 @@ static void job_end(slot_t *s, int status, int step, const char *msg) {
   pump(f);
 }
 
+/* A step refused at once: the client's detail, copied before it changes. */
+static void job_refused(slot_t *s, int err, int step) {
+  char msg[sizeof(((nox_error_t *)0)->message)];
+  snprintf(msg, sizeof(msg), "%s", nox_client_last_error(s->f->client)->message);
+  job_end(s, err, step, msg);
+}
+
 static void on_download_done(nox_req_t *req, int status) {
   slot_t *s = nox_req_data(req);
   job_end(s, status, status ? NOX_JOB_STEP_DOWNLOAD : NOX_JOB_STEP_NONE,
@@ -151,7 +160,7 @@ static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *res) {
   int err = nox_sandbox_download(&s->req, s->sb, &o, on_download_data,
                                  on_download_done, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_DOWNLOAD, NULL);
+    job_refused(s, err, NOX_JOB_STEP_DOWNLOAD);
 }
 
 static void step_exec(slot_t *s) {
@@ -162,7 +171,7 @@ static void step_exec(slot_t *s) {
                 : nox_sandbox_exec_shell(&s->req, s->sb, "sh", job->script,
                                          job->exec_opts, on_exec, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_EXEC, NULL);
+    job_refused(s, err, NOX_JOB_STEP_EXEC);
 }
 
 static void on_upload(nox_req_t *req, int status) {
@@ -192,7 +201,7 @@ static void start_job(slot_t *s, size_t index) {
   o.nfiles = job->nfiles;
   int err = nox_sandbox_upload(&s->req, s->sb, &o, on_upload, s);
   if (err != 0)
-    job_end(s, err, NOX_JOB_STEP_UPLOAD, NULL);
+    job_refused(s, err, NOX_JOB_STEP_UPLOAD);
 }
 
 /* A free slot whose sandbox is not lost, round robin; NULL if none. */
@@ -259,6 +268,40 @@ static void pump(nox_fanout_t *f) {
     finish(f);
 }
 
+#define FAIL(c, ...) nox__api_fail((c), NOX_EINVAL, __VA_ARGS__)
+
+static int check_fanout(nox_client_t *c, nox_sandbox_t *const *sandboxes,
+                        size_t nsandboxes, const nox_job_t *jobs, size_t njobs,
+                        const nox_fanout_options_t *opts,
+                        nox_fanout_cb on_done) {
+  static const char fn[] = "nox_fanout";
+  for (size_t i = 1; i < nsandboxes; i++) {
+    if (sandboxes[i] == NULL)
+      return FAIL(c, "%s: sandboxes[%zu] is NULL", fn, i);
+    if (nox_sandbox_client(sandboxes[i]) != c)
+      return FAIL(c,
+                  "%s: sandboxes[%zu] belongs to another client than "
+                  "sandboxes[0]",
+                  fn, i);
+  }
+  if (opts->version != NOX_FANOUT_OPTIONS_VERSION)
+    return FAIL(c,
+                "%s: opts->version is %u, not %d: initialise opts with "
+                "NOX_FANOUT_OPTIONS_INIT",
+                fn, opts->version, NOX_FANOUT_OPTIONS_VERSION);
+  if (jobs == NULL || njobs == 0)
+    return FAIL(c, "%s: jobs is NULL or njobs is 0", fn);
+  if (on_done == NULL)
+    return FAIL(c, "%s: on_done is NULL", fn);
+  for (size_t i = 0; i < njobs; i++)
+    if ((jobs[i].argv == NULL) == (jobs[i].script == NULL))
+      return FAIL(c, "%s: jobs[%zu] must set exactly one of argv and script",
+                  fn, i);
+  if (c->closing)
+    return nox__api_fail(c, NOX_ECLOSING, "%s: the client is closing", fn);
+  return 0;
+}
+
 int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
                size_t nsandboxes, const nox_job_t *jobs, size_t njobs,
                const nox_fanout_options_t *opts, nox_job_cb on_job,
@@ -266,23 +309,20 @@ int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
   static const nox_fanout_options_t defaults = NOX_FANOUT_OPTIONS_INIT;
   if (opts == NULL)
     opts = &defaults;
-  if (opts->version != NOX_FANOUT_OPTIONS_VERSION || sandboxes == NULL ||
-      nsandboxes == 0 || jobs == NULL || njobs == 0 || on_done == NULL)
+  /* The client comes from the first handle: without one, nowhere to say. */
+  if (sandboxes == NULL || nsandboxes == 0 || sandboxes[0] == NULL)
     return NOX_EINVAL;
   nox_client_t *c = nox_sandbox_client(sandboxes[0]);
-  for (size_t i = 0; i < nsandboxes; i++)
-    if (sandboxes[i] == NULL || nox_sandbox_client(sandboxes[i]) != c)
-      return NOX_EINVAL;
-  for (size_t i = 0; i < njobs; i++)
-    if ((jobs[i].argv == NULL) == (jobs[i].script == NULL))
-      return NOX_EINVAL;
-  if (c->closing)
-    return NOX_ECLOSING;
+  nox__api_enter(c);
+  int err =
+      check_fanout(c, sandboxes, nsandboxes, jobs, njobs, opts, on_done);
+  if (err != 0)
+    return err;
 
   nox_fanout_t *f = calloc(1, sizeof(*f));
   if (f == NULL || (f->slots = calloc(nsandboxes, sizeof(slot_t))) == NULL) {
     free(f);
-    return NOX_ENOMEM;
+    return nox__api_leave(c, "nox_fanout", NOX_ENOMEM);
   }
   f->jobs = jobs;
   f->njobs = njobs;
@@ -297,6 +337,7 @@ int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
   f->on_done = on_done;
   f->data = data;
   f->loop = c->loop;
+  f->client = c;
   f->t0 = uv_now(c->loop);
   f->rep.jobs = njobs;
   f->rep.first_failed = njobs;
@@ -316,8 +357,12 @@ int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
 int nox_fanout_cancel(nox_fanout_t *f) {
   if (f == NULL)
     return NOX_EINVAL;
+  nox_client_t *c = f->client;
+  nox__api_enter(c);
   if (f->stopping || f->done)
-    return NOX_EALREADY;
+    return nox__api_fail(c, NOX_EALREADY,
+                         "nox_fanout_cancel: the fan-out is already stopping "
+                         "or done");
   f->stopping = true;
   for (size_t i = 0; i < f->nslots; i++)
     if (f->slots[i].active && f->slots[i].req != NULL)

@@ -230,7 +230,55 @@ struct nox_client_s {
   struct nox__registry *registry;
   /* close waits for the registry to delete its sandboxes first. */
   bool close_deferred;
+  /* The outcome of the last starting call (nox_client_last_error()). */
+  nox_error_t last_error;
 };
+
+/*
+ * The detail of immediate failures (nox_client_last_error()). A public call
+ * that can fail at once calls nox__api_enter() first (which clears the
+ * record), nox__api_fail() for the failure it finds (the first one of the
+ * call wins) and returns through nox__api_leave(), which fills a generic
+ * "fn: message" in when a failure came without one (out of memory). c may be
+ * NULL in all three: then nothing is recorded.
+ */
+void nox__api_enter(nox_client_t *c);
+int nox__api_fail(nox_client_t *c, int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int nox__api_leave(nox_client_t *c, const char *fn, int err);
+
+/*
+ * The operations behind the public starters, with the name of the public
+ * function the caller used (so that nox_sandbox_exec()'s failures say
+ * "nox_sandbox_exec: ..."). Each records its immediate failure on client.
+ */
+int nox__create_start(const char *fn, nox_req_t **out, nox_client_t *client,
+                      const char *session_id, const nox_create_options_t *opts,
+                      nox_create_cb cb, void *data);
+int nox__simple_start(const char *fn, nox__op_t op, nox_req_t **out,
+                      nox_client_t *client, const char *session_id,
+                      nox_req_cb cb, void *data);
+int nox__exec_start(const char *fn, nox_req_t **out, nox_client_t *client,
+                    const char *session_id, const char *const argv[],
+                    const nox_exec_options_t *opts, nox_exec_cb cb, void *data);
+int nox__exec_shell_start(const char *fn, nox_req_t **out,
+                          nox_client_t *client, const char *session_id,
+                          const char *shell, const char *script,
+                          const nox_exec_options_t *opts, nox_exec_cb cb,
+                          void *data);
+int nox__upload_start(const char *fn, nox_req_t **out, nox_client_t *client,
+                      const char *session_id, const nox_upload_options_t *opts,
+                      nox_req_cb cb, void *data);
+int nox__download_start(const char *fn, nox_req_t **out, nox_client_t *client,
+                        const char *session_id,
+                        const nox_download_options_t *opts, nox_data_cb on_data,
+                        nox_req_cb cb, void *data);
+
+/* Frees a request that never reached the queues (a failed start). */
+void nox__req_discard(nox_req_t *req);
 
 /* Marks the request's outcome and queues its callback. Idempotent. */
 void nox__req_complete(nox_req_t *req, int status);

@@ -69,20 +69,32 @@ size_t nox__registry_count(const nox_client_t *c) {
   return c->registry ? c->registry->count : 0;
 }
 
-int nox_registry_configure(nox_client_t *c, const nox_registry_options_t *o) {
-  if (c == NULL || o == NULL || o->version != NOX_REGISTRY_OPTIONS_VERSION)
-    return NOX_EINVAL;
+static int registry_configure(nox_client_t *c,
+                              const nox_registry_options_t *o) {
+  static const char fn[] = "nox_registry_configure";
+  if (o == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: opts is NULL", fn);
+  if (o->version != NOX_REGISTRY_OPTIONS_VERSION)
+    return nox__api_fail(c, NOX_EINVAL,
+                         "%s: opts->version is %u, not %d: initialise opts "
+                         "with NOX_REGISTRY_OPTIONS_INIT",
+                         fn, o->version, NOX_REGISTRY_OPTIONS_VERSION);
   struct nox__registry *r = nox__registry_get(c);
   if (r == NULL)
     return NOX_ENOMEM;
   if (r->used || r->journal_fd >= 0)
-    return NOX_EALREADY;
+    return nox__api_fail(c, NOX_EALREADY,
+                         "%s: too late: configure the registry once, before "
+                         "the first nox_sandbox_new()",
+                         fn);
   if (o->journal_path != NULL) {
     char *path = strdup(o->journal_path);
     if (path == NULL)
       return NOX_ENOMEM;
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
+      nox__api_fail(c, NOX_EIO, "%s: cannot open the journal %.*s: %s", fn,
+                    160, path, strerror(errno));
       free(path);
       return NOX_EIO;
     }
@@ -93,6 +105,13 @@ int nox_registry_configure(nox_client_t *c, const nox_registry_options_t *o) {
   r->opts.journal_path = r->journal_path;
   apply_defaults(&r->opts);
   return 0;
+}
+
+int nox_registry_configure(nox_client_t *c, const nox_registry_options_t *o) {
+  if (c == NULL)
+    return NOX_EINVAL;
+  nox__api_enter(c);
+  return nox__api_leave(c, "nox_registry_configure", registry_configure(c, o));
 }
 
 /* ---- journal ------------------------------------------------------------ */
@@ -316,9 +335,13 @@ int nox_sandbox_release_all(nox_client_t *c, nox_release_all_cb cb,
                             void *data) {
   if (c == NULL)
     return NOX_EINVAL;
+  nox__api_enter(c);
   if (c->closing)
-    return NOX_ECLOSING;
-  return batch_start(c, false, NULL, pick_unreleased, cb, data);
+    return nox__api_fail(c, NOX_ECLOSING,
+                         "nox_sandbox_release_all: the client is closing "
+                         "(its close releases the handles)");
+  return nox__api_leave(c, "nox_sandbox_release_all",
+                        batch_start(c, false, NULL, pick_unreleased, cb, data));
 }
 
 bool nox__registry_close(nox_client_t *c) {
@@ -391,17 +414,23 @@ static bool pick_reaped(nox_sandbox_t *sb) {
   return sb->batch == (void *)sb->client->registry;
 }
 
-int nox_journal_reap(nox_client_t *c, const char *path, nox_release_all_cb cb,
-                     void *data) {
-  if (c == NULL || path == NULL || cb == NULL)
-    return NOX_EINVAL;
+static int journal_reap(nox_client_t *c, const char *path,
+                        nox_release_all_cb cb, void *data) {
+  static const char fn[] = "nox_journal_reap";
+  if (path == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: path is NULL", fn);
+  if (cb == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: cb is NULL", fn);
   if (c->closing)
-    return NOX_ECLOSING;
+    return nox__api_fail(c, NOX_ECLOSING, "%s: the client is closing", fn);
   struct nox__registry *r = nox__registry_get(c);
   if (r == NULL)
     return NOX_ENOMEM;
   if (r->journal_path != NULL && strcmp(r->journal_path, path) == 0)
-    return NOX_EINVAL;
+    return nox__api_fail(c, NOX_EINVAL,
+                         "%s: %.*s is this client's own journal: reap the "
+                         "journal of a process that is gone",
+                         fn, 160, path);
   idset_t s = {NULL, 0, 0};
   int err = 0;
   FILE *f = fopen(path, "re");
@@ -409,7 +438,8 @@ int nox_journal_reap(nox_client_t *c, const char *path, nox_release_all_cb cb,
     err = load_journal(f, &s);
     fclose(f);
   } else if (errno != ENOENT) {
-    err = NOX_EIO;
+    err = nox__api_fail(c, NOX_EIO, "%s: cannot read the journal %.*s: %s",
+                        fn, 160, path, strerror(errno));
   }
   char *rpath = err == 0 ? strdup(path) : NULL;
   if (err == 0 && rpath == NULL)
@@ -441,4 +471,13 @@ int nox_journal_reap(nox_client_t *c, const char *path, nox_release_all_cb cb,
     }
   }
   return err;
+}
+
+int nox_journal_reap(nox_client_t *c, const char *path, nox_release_all_cb cb,
+                     void *data) {
+  if (c == NULL)
+    return NOX_EINVAL;
+  nox__api_enter(c);
+  return nox__api_leave(c, "nox_journal_reap",
+                        journal_reap(c, path, cb, data));
 }

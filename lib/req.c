@@ -1,13 +1,12 @@
 /*
- * Requests: argument checks and copies, complete-once, cancel, the per-
- * request timer, and the callback dispatch that ends a request's life.
+ * Requests: complete-once, cancel, the per-request timer, and the callback
+ * dispatch that ends a request's life. Starting them is start.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-#include "tar/tar.h"
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
@@ -49,6 +48,11 @@ static void req_free_fields(nox_req_t *req) {
   nox__buf_reset(&req->errbuf);
   nox__buf_reset(&req->pod_name);
   nox__buf_reset(&req->expires_at);
+}
+
+void nox__req_discard(nox_req_t *req) {
+  req_free_fields(req);
+  free(req);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -160,8 +164,11 @@ void nox__req_stop_timer(nox_req_t *req) {
 int nox_req_cancel(nox_req_t *req) {
   if (req == NULL)
     return NOX_EINVAL;
+  nox__api_enter(req->client);
   if (req->state == NOX__REQ_DONE)
-    return NOX_EALREADY;
+    return nox__api_fail(req->client, NOX_EALREADY,
+                         "nox_req_cancel: the request's outcome is already "
+                         "decided (its callback is about to run)");
   if (req->canceled)
     return 0;
   req->canceled = true;
@@ -190,397 +197,31 @@ unsigned nox_req_attempts(const nox_req_t *req) {
   return req ? req->attempts : 0;
 }
 
-/* ---- starting requests -------------------------------------------------- */
-
-static int check_client(nox_client_t *c) {
-  if (c == NULL)
-    return NOX_EINVAL;
-  if (c->closing)
-    return NOX_ECLOSING;
-  return 0;
-}
-
-static int check_session_id(const char *id) {
-  if (id == NULL || id[0] == '\0' || strlen(id) > NOX__MAX_SESSION_ID)
-    return NOX_EINVAL;
-  return 0;
-}
-
-static nox_req_t *req_alloc(nox_client_t *c, nox__op_t op, void *data) {
-  nox_req_t *req = calloc(1, sizeof(*req));
-  if (req == NULL)
-    return NULL;
-  req->client = c;
-  req->op = op;
-  req->state = NOX__REQ_NEW;
-  req->data = data;
-  req->result.duration_ms = -1;
-  nox__list_init(&req->node);
-  nox__list_init(&req->qnode);
-  nox__list_init(&req->cnode);
-  return req;
-}
-
-static void req_discard(nox_req_t *req) {
-  req_free_fields(req);
-  free(req);
-}
-
-/*
- * Lets the backend check the request, then queues it to be started from the
- * loop. On error the request is freed and the code returned to the user.
- */
-static int req_submit(nox_req_t *req, nox_req_t **out) {
-  nox_client_t *c = req->client;
-  if (c->backend->prepare != NULL && req->op != NOX__OP_WAIT) {
-    int err = c->backend->prepare(req);
-    if (err != 0) {
-      if (c->backend->release != NULL && req->backend_data != NULL)
-        c->backend->release(req);
-      req_discard(req);
-      return err;
-    }
-  }
-  nox__list_push_back(&c->reqs, &req->node);
-  c->nreqs++;
-  nox__list_push_back(&c->start_q, &req->qnode);
-  nox__client_wake(c);
-  if (out)
-    *out = req;
-  return 0;
-}
-
-static int begin(nox_client_t *c, nox__op_t op, const char *session_id,
-                 const void *cb, void *data, nox_req_t **reqp) {
-  int err = check_client(c);
-  if (err == 0 && cb == NULL)
-    err = NOX_EINVAL;
-  if (err == 0 && op != NOX__OP_HEALTH)
-    err = check_session_id(session_id);
-  if (err != 0)
-    return err;
-  nox_req_t *req = req_alloc(c, op, data);
-  if (req == NULL)
-    return NOX_ENOMEM;
-  if (session_id != NULL && (req->session_id = strdup(session_id)) == NULL) {
-    free(req);
-    return NOX_ENOMEM;
-  }
-  *reqp = req;
-  return 0;
-}
-
-int nox_health(nox_req_t **out, nox_client_t *c, nox_req_cb cb, void *data) {
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_HEALTH, NULL, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  return req_submit(req, out);
-}
-
-static int dup_opt(char **dst, const char *src) {
-  if (src == NULL)
-    return 0;
-  *dst = strdup(src);
-  return *dst ? 0 : NOX_ENOMEM;
-}
-
-int nox_create(nox_req_t **out, nox_client_t *c, const char *session_id,
-               const nox_create_options_t *opts, nox_create_cb cb, void *data) {
-  static const nox_create_options_t defaults = NOX_CREATE_OPTIONS_INIT;
-  if (opts == NULL)
-    opts = &defaults;
-  if (opts->version != NOX_CREATE_OPTIONS_VERSION)
-    return NOX_EINVAL;
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_CREATE, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.create = cb;
-  req->ttl_seconds =
-      opts->ttl_seconds ? opts->ttl_seconds : NOX__DEFAULT_TTL_SECONDS;
-  if (dup_opt(&req->image, opts->image) ||
-      dup_opt(&req->cpu_limit, opts->cpu_limit) ||
-      dup_opt(&req->memory_limit, opts->memory_limit) ||
-      dup_opt(&req->storage_limit, opts->ephemeral_storage_limit)) {
-    req_discard(req);
-    return NOX_ENOMEM;
-  }
-  return req_submit(req, out);
-}
-
-int nox_touch(nox_req_t **out, nox_client_t *c, const char *session_id,
-              nox_req_cb cb, void *data) {
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_TOUCH, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  return req_submit(req, out);
-}
-
-int nox_delete(nox_req_t **out, nox_client_t *c, const char *session_id,
-               nox_req_cb cb, void *data) {
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_DELETE, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  return req_submit(req, out);
-}
-
-/* Copies a NULL-terminated string array; NOX_EINVAL if check rejects one. */
-static int dup_strv(char ***dst, const char *const *src,
-                    int (*check)(const char *)) {
-  size_t n = 0;
-  while (src[n] != NULL) {
-    if (check && check(src[n]) != 0)
-      return NOX_EINVAL;
-    n++;
-  }
-  char **v = calloc(n + 1, sizeof(*v));
-  if (v == NULL)
-    return NOX_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if ((v[i] = strdup(src[i])) == NULL) {
-      free_strv(v);
-      return NOX_ENOMEM;
-    }
-  }
-  *dst = v;
-  return 0;
-}
-
-static int check_utf8(const char *s) {
-  return nox__utf8_valid(s, strlen(s)) ? 0 : NOX_EINVAL;
-}
-
-static int check_env_entry(const char *kv) {
-  const char *eq = strchr(kv, '=');
-  return (eq == NULL || eq == kv) ? NOX_EINVAL : check_utf8(kv);
-}
-
-static int start_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
-                      const char *const argv[], const nox_exec_options_t *opts,
-                      nox_exec_cb cb, void *data, nox__op_t op) {
-  static const nox_exec_options_t defaults = NOX_EXEC_OPTIONS_INIT;
-  if (opts == NULL)
-    opts = &defaults;
-  if (opts->version != NOX_EXEC_OPTIONS_VERSION || argv == NULL ||
-      argv[0] == NULL ||
-      (opts->workdir != NULL && check_utf8(opts->workdir) != 0))
-    return NOX_EINVAL;
-  nox_req_t *req;
-  int err = begin(c, op, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.exec = cb;
-  req->timeout_seconds = opts->timeout_seconds ? opts->timeout_seconds
-                                               : NOX__DEFAULT_EXEC_TIMEOUT_S;
-  err = dup_strv(&req->argv, argv, check_utf8);
-  if (err == 0 && opts->env != NULL)
-    err = dup_strv(&req->env, opts->env, check_env_entry);
-  if (err == 0)
-    err = dup_opt(&req->workdir,
-                  opts->workdir ? opts->workdir : NOX__DEFAULT_WORKDIR);
-  if (err != 0) {
-    req_discard(req);
-    return err;
-  }
-  return req_submit(req, out);
-}
-
-int nox_exec(nox_req_t **out, nox_client_t *c, const char *session_id,
-             const char *const argv[], const nox_exec_options_t *opts,
-             nox_exec_cb cb, void *data) {
-  return start_exec(out, c, session_id, argv, opts, cb, data, NOX__OP_EXEC);
-}
-
-int nox_exec_shell(nox_req_t **out, nox_client_t *c, const char *session_id,
-                   const char *shell, const char *script,
-                   const nox_exec_options_t *opts, nox_exec_cb cb, void *data) {
-  if (shell == NULL)
-    shell = "sh";
-  if (strcmp(shell, "sh") != 0 && strcmp(shell, "bash") != 0)
-    return NOX_EBADSHELL;
-  if (script == NULL)
-    return NOX_EINVAL;
-  const char *argv[] = {shell, "-c", script, NULL};
-  return start_exec(out, c, session_id, argv, opts, cb, data, NOX__OP_EXEC);
-}
-
-static int copy_files(nox_req_t *req, const nox_file_t *files, size_t n) {
-  req->files = calloc(n, sizeof(*req->files));
-  if (req->files == NULL)
-    return NOX_ENOMEM;
-  req->nfiles = n;
-  for (size_t i = 0; i < n; i++) {
-    nox_file_t *f = &req->files[i];
-    f->mode = files[i].mode;
-    f->len = files[i].len;
-    f->path = strdup(files[i].path);
-    /* One spare byte so an empty file still has a buffer. */
-    f->data = malloc(files[i].len + 1);
-    if (f->path == NULL || f->data == NULL)
-      return NOX_ENOMEM;
-    if (files[i].len > 0)
-      memcpy((void *)f->data, files[i].data, files[i].len);
-  }
-  return 0;
-}
-
-int nox_upload(nox_req_t **out, nox_client_t *c, const char *session_id,
-               const nox_upload_options_t *opts, nox_req_cb cb, void *data) {
-  if (opts == NULL || opts->version != NOX_UPLOAD_OPTIONS_VERSION)
-    return NOX_EINVAL;
-  bool have_files = opts->nfiles > 0;
-  bool have_archive = opts->archive != NULL && opts->archive_len > 0;
-  bool have_dir = opts->dir != NULL;
-  bool have_read = opts->read != NULL;
-  if (have_files + have_archive + have_dir + have_read != 1 ||
-      (have_files && opts->files == NULL) || (have_dir && opts->dir[0] == '\0'))
-    return NOX_EINVAL;
-  for (size_t i = 0; have_files && i < opts->nfiles; i++) {
-    if (!nox__tar_path_is_safe(opts->files[i].path) ||
-        (opts->files[i].data == NULL && opts->files[i].len > 0))
-      return NOX_EINVAL;
-  }
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_UPLOAD, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  req->read_cb = opts->read;
-  req->progress_cb = opts->progress;
-  err = dup_opt(&req->path, opts->dest ? opts->dest : NOX__DEFAULT_WORKDIR);
-  if (err == 0 && have_archive)
-    err = nox__buf_append(&req->body, opts->archive, opts->archive_len);
-  if (err == 0 && have_files)
-    err = copy_files(req, opts->files, opts->nfiles);
-  if (err == 0 && have_dir)
-    err = dup_opt(&req->src_dir, opts->dir);
-  if (err == 0 && have_dir && opts->include != NULL)
-    err = dup_strv(&req->include, opts->include, NULL);
-  if (err == 0 && have_dir && opts->exclude != NULL)
-    err = dup_strv(&req->exclude, opts->exclude, NULL);
-  if (err != 0) {
-    req_discard(req);
-    return err;
-  }
-  return req_submit(req, out);
-}
-
-int nox_download(nox_req_t **out, nox_client_t *c, const char *session_id,
-                 const nox_download_options_t *opts, nox_data_cb on_data,
-                 nox_req_cb cb, void *data) {
-  static const nox_download_options_t defaults = NOX_DOWNLOAD_OPTIONS_INIT;
-  if (opts == NULL)
-    opts = &defaults;
-  bool have_dir = opts->extract_dir != NULL;
-  bool have_entry = opts->on_entry != NULL;
-  if (opts->version != NOX_DOWNLOAD_OPTIONS_VERSION ||
-      (on_data == NULL && !have_dir && !have_entry) ||
-      (have_dir && have_entry) || (have_dir && opts->extract_dir[0] == '\0'))
-    return NOX_EINVAL;
-  nox_req_t *req;
-  int err =
-      begin(c, NOX__OP_DOWNLOAD, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  req->on_data = on_data;
-  req->on_entry = opts->on_entry;
-  req->limits = opts->limits;
-  req->progress_cb = opts->progress;
-  err = dup_opt(&req->path, opts->src ? opts->src : NOX__DEFAULT_WORKDIR);
-  if (err == 0 && have_dir)
-    err = dup_opt(&req->extract_dir, opts->extract_dir);
-  if (err != 0) {
-    req_discard(req);
-    return err;
-  }
-  return req_submit(req, out);
-}
-
 int nox_req_resume(nox_req_t *req) {
-  if (req == NULL || (req->op != NOX__OP_UPLOAD && req->op != NOX__OP_DOWNLOAD))
+  static const char fn[] = "nox_req_resume";
+  if (req == NULL)
     return NOX_EINVAL;
+  nox_client_t *c = req->client;
+  nox__api_enter(c);
+  if (req->op != NOX__OP_UPLOAD && req->op != NOX__OP_DOWNLOAD)
+    return nox__api_fail(c, NOX_EINVAL,
+                         "%s: req is not an upload or a download", fn);
   if (req->state == NOX__REQ_DONE || req->canceled)
-    return NOX_EALREADY;
-  if (req->state != NOX__REQ_RUNNING || req->client->backend->resume == NULL)
-    return NOX_EINVAL;
-  return req->client->backend->resume(req);
+    return nox__api_fail(c, NOX_EALREADY, "%s: the transfer already ended",
+                         fn);
+  int err = NOX_EINVAL;
+  if (req->state == NOX__REQ_RUNNING && c->backend->resume != NULL)
+    err = c->backend->resume(req);
+  if (err == NOX_EINVAL)
+    return nox__api_fail(c, err,
+                         "%s: the transfer is not paused (no callback of it "
+                         "returned NOX_PAUSE)",
+                         fn);
+  return nox__api_leave(c, fn, err);
 }
 
 const nox_transfer_report_t *nox_req_transfer(const nox_req_t *req) {
   if (req == NULL || (req->op != NOX__OP_UPLOAD && req->op != NOX__OP_DOWNLOAD))
     return NULL;
   return &req->transfer;
-}
-
-int nox_wait_ready(nox_req_t **out, nox_client_t *c, const char *session_id,
-                   const nox_wait_options_t *opts, nox_req_cb cb, void *data) {
-  static const nox_wait_options_t defaults = NOX_WAIT_OPTIONS_INIT;
-  if (opts == NULL)
-    opts = &defaults;
-  if (opts->version != NOX_WAIT_OPTIONS_VERSION)
-    return NOX_EINVAL;
-  nox_req_t *req;
-  int err = begin(c, NOX__OP_WAIT, session_id, (const void *)cb, data, &req);
-  if (err != 0)
-    return err;
-  req->cb.done = cb;
-  req->wait_timeout_ms = opts->timeout_ms ? opts->timeout_ms : 30000;
-  req->wait_interval_ms = opts->interval_ms ? opts->interval_ms : 2000;
-  return req_submit(req, out);
-}
-
-/*
- * Starts a request on behalf of the library (a wait-ready probe). It lives
- * like any other request but reports to cb instead of a user callback.
- */
-int nox__req_start_probe(nox_req_t *parent, nox_req_t **probe,
-                         void (*cb)(nox_req_t *req, int status)) {
-  static const char *const argv[] = {"echo", "ready", NULL};
-  nox_client_t *c = parent->client;
-  nox_req_t *req = req_alloc(c, NOX__OP_EXEC, NULL);
-  if (req == NULL)
-    return NOX_ENOMEM;
-  req->internal = true;
-  req->internal_cb = cb;
-  req->parent = parent;
-  uint64_t left = parent->deadline_ms > uv_now(c->loop)
-                      ? parent->deadline_ms - uv_now(c->loop)
-                      : 0;
-  req->timeout_seconds = (uint32_t)(left / 1000 + 1);
-  if (req->timeout_seconds > 10)
-    req->timeout_seconds = 10;
-  if ((req->session_id = strdup(parent->session_id)) == NULL ||
-      dup_strv(&req->argv, argv, NULL) != 0 ||
-      dup_opt(&req->workdir, NOX__DEFAULT_WORKDIR) != 0) {
-    req_discard(req);
-    return NOX_ENOMEM;
-  }
-  int err = req_submit(req, NULL);
-  if (err == 0)
-    *probe = req;
-  return err;
-}
-
-int nox__req_start_internal(nox_client_t *c, nox__op_t op, const char *id,
-                            void (*cb)(nox_req_t *req, int status), void *data,
-                            nox_req_t **out) {
-  if (c->closing && !c->close_deferred)
-    return NOX_ECLOSING;
-  nox_req_t *req = req_alloc(c, op, data);
-  if (req == NULL)
-    return NOX_ENOMEM;
-  req->internal = true;
-  req->internal_cb = cb;
-  if ((req->session_id = strdup(id)) == NULL) {
-    free(req);
-    return NOX_ENOMEM;
-  }
-  return req_submit(req, out);
 }

@@ -236,24 +236,39 @@ static void arm(nox_sandbox_t *sb, nox__sb_timer_t what, uint64_t ms) {
   uv_timer_start(&sb->timer, on_timer, ms, 0);
 }
 
-int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *c,
-                    const char *session_id, const nox_sandbox_options_t *opts,
-                    nox_sandbox_cb cb, void *data) {
+static int sandbox_new(nox_sandbox_t **out, nox_client_t *c,
+                       const char *session_id,
+                       const nox_sandbox_options_t *opts, nox_sandbox_cb cb,
+                       void *data) {
+  static const char fn[] = "nox_sandbox_new";
   static const nox_sandbox_options_t defaults = NOX_SANDBOX_OPTIONS_INIT;
   static const nox_create_options_t cdefaults = NOX_CREATE_OPTIONS_INIT;
   if (opts == NULL)
     opts = &defaults;
-  if (out == NULL || c == NULL || cb == NULL || session_id == NULL ||
-      opts->version != NOX_SANDBOX_OPTIONS_VERSION)
+  if (c == NULL)
     return NOX_EINVAL;
+  if (out == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: out is NULL", fn);
+  if (session_id == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: session_id is NULL", fn);
+  if (cb == NULL)
+    return nox__api_fail(c, NOX_EINVAL, "%s: cb is NULL", fn);
+  if (opts->version != NOX_SANDBOX_OPTIONS_VERSION)
+    return nox__api_fail(c, NOX_EINVAL,
+                         "%s: opts->version is %u, not %d: initialise opts "
+                         "with NOX_SANDBOX_OPTIONS_INIT",
+                         fn, opts->version, NOX_SANDBOX_OPTIONS_VERSION);
   if (c->closing)
-    return NOX_ECLOSING;
+    return nox__api_fail(c, NOX_ECLOSING, "%s: the client is closing", fn);
   const nox_create_options_t *co = opts->create ? opts->create : &cdefaults;
   uint32_t ttl = co->ttl_seconds ? co->ttl_seconds : NOX__DEFAULT_TTL_SECONDS;
   uint32_t every =
       opts->touch_interval_ms ? opts->touch_interval_ms : ttl * 1000 / 3;
   if (opts->lease && (every == 0 || every >= (uint64_t)ttl * 1000))
-    return NOX_EINVAL;
+    return nox__api_fail(c, NOX_EINVAL,
+                         "%s: a lease's touch interval (%u ms) must be shorter "
+                         "than the TTL (%u s)",
+                         fn, every, ttl);
 
   nox_sandbox_t *sb = nox__sandbox_alloc(c, session_id);
   if (sb == NULL)
@@ -274,8 +289,11 @@ int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *c,
 
   /* Journal first: a crash between the two must still leave a trace. */
   int err = nox__journal_write(c->registry, 'C', sb->id);
-  if (err == 0)
-    err = nox_create(&sb->pending, c, sb->id, co, on_create, sb);
+  if (err != 0)
+    nox__api_fail(c, err, "%s: cannot append to the journal %s", fn,
+                  c->registry->journal_path);
+  else
+    err = nox__create_start(fn, &sb->pending, c, sb->id, co, on_create, sb);
   if (err != 0) {
     nox__journal_write(c->registry, 'D', sb->id);
     nox__sandbox_discard(sb);
@@ -284,6 +302,14 @@ int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *c,
   sb->created = true;
   *out = sb;
   return 0;
+}
+
+int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *c,
+                    const char *session_id, const nox_sandbox_options_t *opts,
+                    nox_sandbox_cb cb, void *data) {
+  nox__api_enter(c);
+  return nox__api_leave(c, "nox_sandbox_new",
+                        sandbox_new(out, c, session_id, opts, cb, data));
 }
 
 /* ---- release ------------------------------------------------------------ */
@@ -348,9 +374,13 @@ int nox_sandbox_release(nox_sandbox_t *sb, nox_sandbox_release_cb cb,
                         void *data) {
   if (sb == NULL)
     return NOX_EINVAL;
+  nox__api_enter(sb->client);
   /* A handle claimed by a release-all or a close is released by it. */
   if (sb->releasing || sb->batch != NULL)
-    return NOX_EALREADY;
+    return nox__api_fail(sb->client, NOX_EALREADY,
+                         "nox_sandbox_release: the handle is already being "
+                         "released (by nox_sandbox_release(), "
+                         "nox_sandbox_release_all() or the client's close)");
   sb->release_cb = cb;
   sb->release_data = data;
   nox__sandbox_release_start(sb);
@@ -413,7 +443,8 @@ int nox_sandbox_exec(nox_req_t **out, nox_sandbox_t *sb,
   nox_req_t *req = NULL;
   if (sb == NULL)
     return NOX_EINVAL;
-  int err = nox_exec(&req, sb->client, sb->id, argv, opts, cb, data);
+  int err = nox__exec_start("nox_sandbox_exec", &req, sb->client, sb->id, argv,
+                            opts, cb, data);
   return watch(sb, req, out, err);
 }
 
@@ -424,8 +455,8 @@ int nox_sandbox_exec_shell(nox_req_t **out, nox_sandbox_t *sb,
   nox_req_t *req = NULL;
   if (sb == NULL)
     return NOX_EINVAL;
-  int err =
-      nox_exec_shell(&req, sb->client, sb->id, shell, script, opts, cb, data);
+  int err = nox__exec_shell_start("nox_sandbox_exec_shell", &req, sb->client,
+                                  sb->id, shell, script, opts, cb, data);
   return watch(sb, req, out, err);
 }
 
@@ -435,7 +466,8 @@ int nox_sandbox_upload(nox_req_t **out, nox_sandbox_t *sb,
   nox_req_t *req = NULL;
   if (sb == NULL)
     return NOX_EINVAL;
-  int err = nox_upload(&req, sb->client, sb->id, opts, cb, data);
+  int err = nox__upload_start("nox_sandbox_upload", &req, sb->client, sb->id,
+                              opts, cb, data);
   return watch(sb, req, out, err);
 }
 
@@ -445,7 +477,8 @@ int nox_sandbox_download(nox_req_t **out, nox_sandbox_t *sb,
   nox_req_t *req = NULL;
   if (sb == NULL)
     return NOX_EINVAL;
-  int err = nox_download(&req, sb->client, sb->id, opts, on_data, cb, data);
+  int err = nox__download_start("nox_sandbox_download", &req, sb->client,
+                                sb->id, opts, on_data, cb, data);
   return watch(sb, req, out, err);
 }
 
@@ -454,6 +487,7 @@ int nox_sandbox_touch(nox_req_t **out, nox_sandbox_t *sb, nox_req_cb cb,
   nox_req_t *req = NULL;
   if (sb == NULL)
     return NOX_EINVAL;
-  int err = nox_touch(&req, sb->client, sb->id, cb, data);
+  int err = nox__simple_start("nox_sandbox_touch", NOX__OP_TOUCH, &req,
+                              sb->client, sb->id, cb, data);
   return watch(sb, req, out, err);
 }

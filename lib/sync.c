@@ -8,6 +8,7 @@
  * its connections survive between calls.
  */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ typedef struct sync_call {
   size_t cap;
   int abort_status; /* the status to report when on_data aborted */
 
-  /* nox_sync_download_cb: the caller's sink. */
+  /* nox_sync_download_to: the caller's sink, or NULL. */
   nox_sync_data_cb user_cb;
   void *user_data;
 } sync_call_t;
@@ -52,11 +53,40 @@ struct nox_sync_s {
   bool closed;
 };
 
-/* Immediate errors carry no request, hence no detail beyond the code. */
-static int sync_fail(nox_sync_t *s, int rc) {
+/* A failure of the blocking layer itself, with its explanation. */
+static int sync_fail(nox_sync_t *s, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int sync_fail(nox_sync_t *s, int rc, const char *fmt, ...) {
+  va_list ap;
+
   memset(&s->last, 0, sizeof(s->last));
   s->last.code = rc;
+  va_start(ap, fmt);
+  vsnprintf(s->last.message, sizeof(s->last.message), fmt, ap);
+  va_end(ap);
   return rc;
+}
+
+/*
+ * An immediate failure of the asynchronous call: its detail, from
+ * nox_client_last_error(), under the name the caller used
+ * ("nox_exec: argv ..." becomes "nox_sync_exec: argv ...").
+ */
+static int sync_fail_at_once(nox_sync_t *s, int rc, const char *fn,
+                             const char *async_fn) {
+  const nox_error_t *e = nox_client_last_error(s->client);
+  const char *msg = e != NULL && e->code == rc ? e->message : "";
+  size_t n = strlen(async_fn);
+
+  if (strncmp(msg, async_fn, n) == 0 && msg[n] == ':')
+    return sync_fail(s, rc, "%s%s", fn, msg + n);
+  if (msg[0] != '\0')
+    return sync_fail(s, rc, "%s", msg);
+  return sync_fail(s, rc, "%s: %s", fn, nox_strerror(rc));
 }
 
 /*
@@ -126,11 +156,14 @@ static void sync_destroy(nox_sync_t *s);
  * Starts a call: refuses re-entry, clears the last error and brings the
  * loop's clock up to date, since it has not run since the previous call.
  */
-static int sync_begin(nox_sync_t *s, sync_call_t *call) {
+static int sync_begin(nox_sync_t *s, sync_call_t *call, const char *fn) {
   if (s == NULL)
     return NOX_EINVAL;
   if (s->call != NULL)
-    return NOX_ERECURSE;
+    return sync_fail(s, NOX_ERECURSE,
+                     "%s: called from a callback of a call running on the "
+                     "same nox_sync_t",
+                     fn);
   memset(call, 0, sizeof(*call));
   memset(&s->last, 0, sizeof(s->last));
   uv_update_time(&s->loop);
@@ -138,13 +171,14 @@ static int sync_begin(nox_sync_t *s, sync_call_t *call) {
 }
 
 /*
- * The second half of every call: rc is what the starting function returned.
- * A nox_sync_free() requested from inside a callback happens here, once the
- * loop is no longer running.
+ * The second half of every call: rc is what the starting function (async_fn,
+ * called for fn) returned. A nox_sync_free() requested from inside a
+ * callback happens here, once the loop is no longer running.
  */
-static int sync_wait(nox_sync_t *s, sync_call_t *call, int rc) {
+static int sync_wait(nox_sync_t *s, sync_call_t *call, int rc, const char *fn,
+                     const char *async_fn) {
   if (rc != 0)
-    return sync_fail(s, rc);
+    return sync_fail_at_once(s, rc, fn, async_fn);
   s->call = call;
   rc = sync_run(s, call);
   if (s->free_pending)
@@ -244,12 +278,12 @@ const nox_error_t *nox_sync_last_error(const nox_sync_t *s) {
 
 int nox_sync_health(nox_sync_t *s) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, "nox_sync_health");
 
   if (rc != 0)
     return rc;
   rc = nox_health(&call.req, s->client, sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  return sync_wait(s, &call, rc, "nox_sync_health", "nox_health");
 }
 
 void nox_sandbox_info_free(nox_sandbox_info_t *info) {
@@ -297,11 +331,11 @@ int nox_sync_create(nox_sandbox_info_t **out, nox_sync_t *s,
 
   if (out != NULL)
     *out = NULL;
-  rc = sync_begin(s, &call);
+  rc = sync_begin(s, &call, "nox_sync_create");
   if (rc != 0)
     return rc;
   rc = nox_create(&call.req, s->client, session_id, opts, sync_create_cb, s);
-  rc = sync_wait(s, &call, rc);
+  rc = sync_wait(s, &call, rc, "nox_sync_create", "nox_create");
   if (rc == 0 && out != NULL)
     *out = call.info;
   else
@@ -311,22 +345,22 @@ int nox_sync_create(nox_sandbox_info_t **out, nox_sync_t *s,
 
 int nox_sync_touch(nox_sync_t *s, const char *session_id) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, "nox_sync_touch");
 
   if (rc != 0)
     return rc;
   rc = nox_touch(&call.req, s->client, session_id, sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  return sync_wait(s, &call, rc, "nox_sync_touch", "nox_touch");
 }
 
 int nox_sync_delete(nox_sync_t *s, const char *session_id) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, "nox_sync_delete");
 
   if (rc != 0)
     return rc;
   rc = nox_delete(&call.req, s->client, session_id, sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  return sync_wait(s, &call, rc, "nox_sync_delete", "nox_delete");
 }
 
 void nox_exec_result_free(nox_exec_result_t *result) {
@@ -377,8 +411,9 @@ static void sync_exec_cb(nox_req_t *req, int status,
 }
 
 static int sync_exec_end(nox_exec_result_t **out, nox_sync_t *s,
-                         sync_call_t *call, int rc) {
-  rc = sync_wait(s, call, rc);
+                         sync_call_t *call, int rc, const char *fn,
+                         const char *async_fn) {
+  rc = sync_wait(s, call, rc, fn, async_fn);
   if (rc == 0 && out != NULL)
     *out = call->exec;
   else
@@ -394,11 +429,11 @@ int nox_sync_exec(nox_exec_result_t **out, nox_sync_t *s,
 
   if (out != NULL)
     *out = NULL;
-  rc = sync_begin(s, &call);
+  rc = sync_begin(s, &call, "nox_sync_exec");
   if (rc != 0)
     return rc;
   rc = nox_exec(&call.req, s->client, session_id, argv, opts, sync_exec_cb, s);
-  return sync_exec_end(out, s, &call, rc);
+  return sync_exec_end(out, s, &call, rc, "nox_sync_exec", "nox_exec");
 }
 
 int nox_sync_exec_shell(nox_exec_result_t **out, nox_sync_t *s,
@@ -409,23 +444,24 @@ int nox_sync_exec_shell(nox_exec_result_t **out, nox_sync_t *s,
 
   if (out != NULL)
     *out = NULL;
-  rc = sync_begin(s, &call);
+  rc = sync_begin(s, &call, "nox_sync_exec_shell");
   if (rc != 0)
     return rc;
   rc = nox_exec_shell(&call.req, s->client, session_id, shell, script, opts,
                       sync_exec_cb, s);
-  return sync_exec_end(out, s, &call, rc);
+  return sync_exec_end(out, s, &call, rc, "nox_sync_exec_shell",
+                       "nox_exec_shell");
 }
 
 int nox_sync_upload(nox_sync_t *s, const char *session_id,
                     const nox_upload_options_t *opts) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, "nox_sync_upload");
 
   if (rc != 0)
     return rc;
   rc = nox_upload(&call.req, s->client, session_id, opts, sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  return sync_wait(s, &call, rc, "nox_sync_upload", "nox_upload");
 }
 
 /* Grows the buffer by doubling, never past the cap. */
@@ -483,19 +519,20 @@ int nox_sync_download(void **buf, size_t *len, nox_sync_t *s,
     *buf = NULL;
   if (len != NULL)
     *len = 0;
-  rc = sync_begin(s, &call);
+  rc = sync_begin(s, &call, "nox_sync_download");
   if (rc != 0)
     return rc;
   if (buf == NULL || len == NULL)
-    return sync_fail(s, NOX_EINVAL);
+    return sync_fail(s, NOX_EINVAL, "nox_sync_download: %s is NULL",
+                     buf == NULL ? "buf" : "len");
   rc = nox_download(&call.req, s->client, session_id, opts, sync_data_cb,
                     sync_done_cb, s);
-  rc = sync_wait(s, &call, rc);
+  rc = sync_wait(s, &call, rc, "nox_sync_download", "nox_download");
   if (rc == 0 && call.buf == NULL) {
     /* An empty body still gives a buffer, so success means non-NULL. */
     call.buf = malloc(1);
     if (call.buf == NULL)
-      return sync_fail(s, NOX_ENOMEM);
+      return sync_fail(s, NOX_ENOMEM, "nox_sync_download: out of memory");
   }
   if (rc != 0) {
     free(call.buf);
@@ -506,30 +543,47 @@ int nox_sync_download(void **buf, size_t *len, nox_sync_t *s,
   return 0;
 }
 
-int nox_sync_download_cb(nox_sync_t *s, const char *session_id,
-                         const nox_download_options_t *opts,
-                         nox_sync_data_cb on_data, void *data) {
+static int sync_download_to(const char *fn, nox_sync_t *s,
+                            const char *session_id,
+                            const nox_download_options_t *opts,
+                            nox_sync_data_cb on_data, void *data) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, fn);
 
   if (rc != 0)
     return rc;
-  if (on_data == NULL)
-    return sync_fail(s, NOX_EINVAL);
   call.user_cb = on_data;
   call.user_data = data;
-  rc = nox_download(&call.req, s->client, session_id, opts, sync_data_cb,
-                    sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  /*
+   * Without on_data the sink is extract_dir or on_entry; nox_download()
+   * checks that one is there and says so when neither is.
+   */
+  rc = nox_download(&call.req, s->client, session_id, opts,
+                    on_data != NULL ? sync_data_cb : NULL, sync_done_cb, s);
+  return sync_wait(s, &call, rc, fn, "nox_download");
+}
+
+int nox_sync_download_to(nox_sync_t *s, const char *session_id,
+                         const nox_download_options_t *opts,
+                         nox_sync_data_cb on_data, void *data) {
+  return sync_download_to("nox_sync_download_to", s, session_id, opts, on_data,
+                          data);
+}
+
+int nox_sync_download_cb(nox_sync_t *s, const char *session_id,
+                         const nox_download_options_t *opts,
+                         nox_sync_data_cb on_data, void *data) {
+  return sync_download_to("nox_sync_download_cb", s, session_id, opts, on_data,
+                          data);
 }
 
 int nox_sync_wait_ready(nox_sync_t *s, const char *session_id,
                         const nox_wait_options_t *opts) {
   sync_call_t call;
-  int rc = sync_begin(s, &call);
+  int rc = sync_begin(s, &call, "nox_sync_wait_ready");
 
   if (rc != 0)
     return rc;
   rc = nox_wait_ready(&call.req, s->client, session_id, opts, sync_done_cb, s);
-  return sync_wait(s, &call, rc);
+  return sync_wait(s, &call, rc, "nox_sync_wait_ready", "nox_wait_ready");
 }

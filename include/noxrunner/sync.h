@@ -8,7 +8,7 @@
  * kept between calls.
  *
  * A nox_sync_t is used by one thread at a time. Calling it from inside one of
- * its own callbacks (the on_data of nox_sync_download_cb) fails with
+ * its own callbacks (the on_data of nox_sync_download_to) fails with
  * NOX_ERECURSE.
  *
  * Results are owned by the caller and freed with the matching _free.
@@ -36,8 +36,12 @@ NOX_EXTERN int nox_sync_new(nox_sync_t **out, const nox_client_options_t *opts);
 NOX_EXTERN void nox_sync_free(nox_sync_t *s);
 
 /**
- * Detail of the last call on s that failed (code 0 after a success). Owned
- * by s; valid until the next call on s.
+ * Detail of the last call on s (code 0 and message "" after a success).
+ * After a failure, message always says why: the server's or curl's text for
+ * a failed request, and for a call refused at once the function, the
+ * argument and the rule ("nox_sync_exec: argv is NULL or empty"; taken from
+ * nox_client_last_error() of the asynchronous call it wraps). Owned by s;
+ * valid until the next call on s.
  */
 NOX_EXTERN const nox_error_t *nox_sync_last_error(const nox_sync_t *s);
 
@@ -94,10 +98,28 @@ NOX_EXTERN int nox_sync_download(void **buf, size_t *len, nox_sync_t *s,
 /** Receives downloaded bytes; return 0 to go on, non-zero to abort (NOX_EUSER). */
 typedef int (*nox_sync_data_cb)(void *data, const char *buf, size_t len);
 
-/** Blocking nox_download() that streams the bytes to on_data. */
-NOX_EXTERN int nox_sync_download_cb(nox_sync_t *s, const char *session_id,
+/**
+ * Blocking nox_download() into a sink other than memory: the raw archive
+ * bytes to on_data(data, ...) as they arrive, or, with on_data NULL, the
+ * sink opts names: opts->extract_dir (unpacked safely into that directory,
+ * see nox_download_options_t) or opts->on_entry. One of the three is
+ * required (NOX_EINVAL, saying so, without any); when opts names a sink,
+ * on_data is not called. data is passed to on_data only (a nox_entry_cb or
+ * nox_progress_cb gets the request, whose nox_req_data() is s). The size
+ * is not capped by max_body_bytes.
+ */
+NOX_EXTERN int nox_sync_download_to(nox_sync_t *s, const char *session_id,
                                     const nox_download_options_t *opts,
                                     nox_sync_data_cb on_data, void *data);
+
+/**
+ * Deprecated: the old name of nox_sync_download_to(), which it calls (so
+ * it takes a NULL on_data too). Kept for the 0.2 release, then removed.
+ */
+NOX_EXTERN int nox_sync_download_cb(nox_sync_t *s, const char *session_id,
+                                    const nox_download_options_t *opts,
+                                    nox_sync_data_cb on_data, void *data)
+    NOX_DEPRECATED("use nox_sync_download_to()");
 
 /** Blocking nox_wait_ready(). */
 NOX_EXTERN int nox_sync_wait_ready(nox_sync_t *s, const char *session_id,

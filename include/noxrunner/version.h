@@ -36,6 +36,19 @@
 #define NOX_EXTERN
 #endif
 
+/**
+ * @def NOX_DEPRECATED
+ * Marks a function kept for compatibility: calling it makes the compiler
+ * warn with msg, which names the replacement. Deprecated names stay for at
+ * least one release.
+ */
+#if defined(__GNUC__) &&                                                       \
+    (__GNUC__ > 4 || (__GNUC__ == 4 && __GNUC_MINOR__ >= 5))
+#define NOX_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define NOX_DEPRECATED(msg)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

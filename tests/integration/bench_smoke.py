@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,14 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL:", what, flush=True)
+
+
+def unused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def start_noxd(noxd, root):
@@ -138,6 +147,32 @@ def main():
         if d:
             check(d["mode"] == "closed" and d["concurrency"] == 64,
                   "defaults: closed loop at 64")
+        # Failed requests: exit 1 and say so, unless --allow-errors.
+        dead = "http://127.0.0.1:%d" % unused_port()
+        argv = [bench, "--base-url", dead, "--scenario", "health",
+                "--requests", "20", "--concurrency", "4"]
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        check(p.returncode == 1, "all requests failed: exit %d, not 1" %
+              p.returncode)
+        check("FAILED: 20 of 20 requests failed" in p.stdout,
+              "failed run: the summary says so: %r" % p.stdout)
+        check("--allow-errors" in p.stderr,
+              "failed run: stderr names --allow-errors: %r" % p.stderr)
+        p = subprocess.run([bench, "--base-url", base, "--scenario", "exec",
+                            "--cmd", "exit 3", "--requests", "4",
+                            "--concurrency", "2"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=240)
+        check(p.returncode == 1 and "EXIT_NONZERO 4" in p.stdout,
+              "execs exiting non-zero: exit %d: %r" % (p.returncode,
+                                                       p.stdout))
+        p = subprocess.run(argv + ["--allow-errors"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+        check(p.returncode == 0, "--allow-errors: exit %d, not 0" %
+              p.returncode)
+        check("FAILED: 20 of 20 requests failed (allowed by --allow-errors)"
+              in p.stdout, "--allow-errors: the summary still says so: %r" %
+              p.stdout)
         p = subprocess.run([bench, "--scenario", "nope"],
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

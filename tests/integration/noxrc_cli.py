@@ -525,6 +525,37 @@ def hostile_suite():
         srv.server_close()
 
 
+def contract_suite(furl):
+    """--timeout bounds an exec; immediate errors say which argument."""
+    # A backend that reads the request and never answers. The deadline is
+    # --timeout-seconds plus --timeout (2 + 1 s); before, the grace was a
+    # fixed 30 s whatever --timeout said. Only a generous upper bound is
+    # asserted: a loaded machine may be slow, never 30 s slow.
+    t0 = time.monotonic()
+    code, out, err = run(furl + "/f/hang", "--timeout", "1", "exec", "x",
+                         "--timeout-seconds", "2", "--", "true", timeout=60)
+    took = time.monotonic() - t0
+    check("--timeout bounds an exec (--timeout-seconds + --timeout)",
+          code == 1 and b"timed out" in err and took < 20, (code, took, err))
+    t0 = time.monotonic()
+    code, out, err = run(furl + "/f/hang", "--timeout", "1", "sh", "x",
+                         "--timeout-seconds", "2", "true", timeout=60)
+    took = time.monotonic() - t0
+    check("--timeout bounds sh", code == 1 and took < 20, (code, took, err))
+
+    # Refused at once by the library: the message says which argument.
+    code, out, err = run(furl, "exec", "x", "--", b"\xff")
+    check("exec of non-UTF-8 argv names the argument", code == 2 and
+          b"nox_exec: argv[0] is not valid UTF-8" in err, err)
+    code, out, err = run(furl, "touch", "a" * 2000)
+    check("an overlong session ID is named", code == 1 and
+          b"nox_touch: session_id is 2000 bytes long" in err, err)
+    code, obj, err, _ = run_json(furl, "delete", "a" * 2000)
+    check("--json carries the detail", code == 1 and obj is not None and
+          obj["error"] == "NOX_EINVAL" and
+          obj["message"].startswith("nox_delete: session_id is 2000"), obj)
+
+
 def main():
     root = os.path.join(WORK, "noxd-root")
     os.makedirs(root)
@@ -579,6 +610,7 @@ def main():
               err)
         code, out, err = run(furl + "/f/delay3000", "--timeout", "1", "health")
         check("--timeout", code == 1 and b"timed out" in err, err)
+        contract_suite(furl)
         code, out, err = run(furl, "download", "x", "--extract",
                              os.path.join(WORK, "not-a-tar"))
         check("download of a non-archive fails cleanly", code == 1 and

@@ -125,7 +125,7 @@ static void test_every_call_succeeds(void) {
   check_pattern(buf, 0, len);
   nox_free(buf);
 
-  ASSERT_EQ(nox_sync_download_cb(s, "s1", NULL, counting_sink, &sink), 0);
+  ASSERT_EQ(nox_sync_download_to(s, "s1", NULL, counting_sink, &sink), 0);
   ASSERT_EQ(sink.total, 4096);
   ASSERT_GE(sink.chunks, 1);
   ASSERT_EQ(sink.bad_bytes, 0);
@@ -186,18 +186,27 @@ static void test_errors_and_detail(void) {
   ASSERT_EQ(nox_sync_health(s), NOX_ENOTFOUND);
   ASSERT_STR_EQ(nox_sync_last_error(s)->message, "injected 404");
 
-  /* Immediate errors set the code only. */
+  /* Immediate errors: the code, and a message naming the argument. */
   ASSERT_EQ(nox_sync_exec(&res, s, "gone", no_argv, NULL), NOX_EINVAL);
   ASSERT(res == NULL);
   ASSERT_EQ(nox_sync_last_error(s)->code, NOX_EINVAL);
   ASSERT_EQ(nox_sync_last_error(s)->http_status, 0);
-  ASSERT_STR_EQ(nox_sync_last_error(s)->message, "");
+  ASSERT_STR_EQ(nox_sync_last_error(s)->message,
+                "nox_sync_exec: argv is NULL or empty (it needs at least the "
+                "program)");
   ASSERT_EQ(nox_sync_exec_shell(&res, s, "gone", "zsh", "true", NULL),
             NOX_EBADSHELL);
   ASSERT_EQ(nox_sync_last_error(s)->code, NOX_EBADSHELL);
+  ASSERT(strstr(nox_sync_last_error(s)->message, "\"zsh\"") != NULL);
   ASSERT_EQ(nox_sync_touch(s, ""), NOX_EINVAL);
+  ASSERT_STR_EQ(nox_sync_last_error(s)->message,
+                "nox_sync_touch: session_id is empty");
   ASSERT_EQ(nox_sync_download(NULL, &len, s, "gone", NULL), NOX_EINVAL);
-  ASSERT_EQ(nox_sync_download_cb(s, "gone", NULL, NULL, NULL), NOX_EINVAL);
+  ASSERT_STR_EQ(nox_sync_last_error(s)->message,
+                "nox_sync_download: buf is NULL");
+  ASSERT_EQ(nox_sync_download_to(s, "gone", NULL, NULL, NULL), NOX_EINVAL);
+  ASSERT(strncmp(nox_sync_last_error(s)->message,
+                 "nox_sync_download_to: no sink", 29) == 0);
   nox_sync_free(s);
 
   /* One injected 503, then the same call succeeds and clears the error. */
@@ -252,7 +261,7 @@ static void test_download_cap(void) {
   ASSERT_EQ(len, 0);
   ASSERT_EQ(nox_sync_last_error(s)->code, NOX_ETOOBIG);
   ASSERT(strstr(nox_sync_last_error(s)->message, "1000") != NULL);
-  ASSERT_EQ(nox_sync_download_cb(s, "big", NULL, counting_sink, &sink), 0);
+  ASSERT_EQ(nox_sync_download_to(s, "big", NULL, counting_sink, &sink), 0);
   ASSERT_EQ(sink.total, 4096);
   ASSERT_EQ(sink.bad_bytes, 0);
   /* The handle is still good after the aborted transfer. */
@@ -299,7 +308,7 @@ static int reentering_sink(void *data, const char *buf, size_t len) {
     ASSERT_EQ(nox_sync_exec(&res, r->s, "x", argv, NULL), NOX_ERECURSE);
     ASSERT(res == NULL);
     ASSERT_EQ(nox_sync_download(&dl, &dl_len, r->s, "x", NULL), NOX_ERECURSE);
-    ASSERT_EQ(nox_sync_download_cb(r->s, "x", NULL, reentering_sink, r),
+    ASSERT_EQ(nox_sync_download_to(r->s, "x", NULL, reentering_sink, r),
               NOX_ERECURSE);
     ASSERT_EQ(nox_sync_delete(r->s, "x"), NOX_ERECURSE);
     ASSERT_EQ(nox_sync_wait_ready(r->s, "x", NULL), NOX_ERECURSE);
@@ -315,14 +324,14 @@ static void test_reentry(void) {
 
   /* Small chunks, so the sink runs several times. */
   r.s = sync_on("chunk512,tagre", 0);
-  ASSERT_EQ(nox_sync_download_cb(r.s, "x", NULL, reentering_sink, &r), 0);
+  ASSERT_EQ(nox_sync_download_to(r.s, "x", NULL, reentering_sink, &r), 0);
   ASSERT_GE(r.calls, 2);
   assert_no_error(r.s);
 
   /* A sink that says stop ends the call with NOX_EUSER. */
   r.calls = 0;
   r.abort_after = 1;
-  ASSERT_EQ(nox_sync_download_cb(r.s, "x", NULL, reentering_sink, &r),
+  ASSERT_EQ(nox_sync_download_to(r.s, "x", NULL, reentering_sink, &r),
             NOX_EUSER);
   ASSERT_EQ(r.calls, 1);
   ASSERT_EQ(nox_sync_last_error(r.s)->code, NOX_EUSER);
@@ -333,7 +342,7 @@ static void test_reentry(void) {
   r.calls = 0;
   r.abort_after = 0;
   r.free_on = 1;
-  ASSERT_EQ(nox_sync_download_cb(r.s, "x", NULL, reentering_sink, &r),
+  ASSERT_EQ(nox_sync_download_to(r.s, "x", NULL, reentering_sink, &r),
             NOX_EUSER);
   ASSERT_EQ(r.calls, 1);
 }

@@ -18,8 +18,8 @@ static const noxrc_argspec_t global_spec[] = {
     {"local-test", ARG_FLAG, &noxrc_g.local_test, NULL,
      "same as --base-url local:"},
     {"timeout", ARG_U32, &noxrc_g.timeout_s, "SECONDS",
-     "HTTP deadline of each request, and the longest stall of a transfer "
-     "(default 30)"},
+     "HTTP deadline of each request; for exec, --timeout-seconds plus "
+     "SECONDS; for upload and download, the longest stall (default 30)"},
     {"token", ARG_STR, &noxrc_g.token, "SECRET",
      "bearer token (env NOXRUNNER_TOKEN)"},
     {"json", ARG_FLAG, &noxrc_g.json, NULL,

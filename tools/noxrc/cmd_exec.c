@@ -126,8 +126,10 @@ static int start(noxrc_t *rc, const noxrc_cmdspec_t *cmd, int argc,
   noxrc_strv_free(&pos);
   noxrc_strv_free(&o.env);
   if (err == NOX_EINVAL)
-    return noxrc_usage_error(cmd->name, "the command, --env or --workdir is "
-                                        "not valid UTF-8, or too long");
+    return noxrc_usage_error(cmd->name,
+                             "the command, --env or --workdir is not valid "
+                             "UTF-8, or too long (%s)",
+                             nox_client_last_error(rc->client)->message);
   return err != 0 ? noxrc_report_error(rc, "exec", NULL, err) : NOXRC_RUNNING;
 }
 

@@ -328,7 +328,8 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   if (err != 0) {
     upfiles_free();
     if (err == NOX_EINVAL || err == NOX_EARCHIVE)
-      noxrc_fail("upload: cannot pack the files: %s", nox_strerror(err));
+      noxrc_fail("upload: cannot pack the files: %s (%s)", nox_strerror(err),
+                 nox_client_last_error(rc->client)->message);
     return err == NOX_EINVAL ? NOXRC_EXIT_USAGE
                              : noxrc_report_error(rc, "upload", NULL, err);
   }

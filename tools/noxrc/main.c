@@ -57,8 +57,18 @@ int noxrc_connect(noxrc_t *rc) {
     token = getenv("NOXRUNNER_TOKEN");
   opts.base_url = noxrc_base_url();
   opts.token = token != NULL && token[0] != '\0' ? token : NULL;
-  if (noxrc_g.timeout_s != 0)
-    opts.request_timeout_ms = noxrc_g.timeout_s * 1000u;
+  /*
+   * --timeout bounds every request: an exec's HTTP deadline is its own
+   * --timeout-seconds plus this much grace for the way there and back.
+   */
+  if (noxrc_g.timeout_s != 0) {
+    uint32_t ms = noxrc_g.timeout_s < UINT32_MAX / 1000u
+                      ? noxrc_g.timeout_s * 1000u
+                      : UINT32_MAX;
+
+    opts.request_timeout_ms = ms;
+    opts.exec_grace_ms = ms;
+  }
   opts.user_agent = "noxrc/" NOX_VERSION_STRING;
   err = nox_client_new(&rc->client, &rc->loop, &opts);
   if (err != 0) {

@@ -129,9 +129,17 @@ static const char *hint(int status) {
 int noxrc_report_error(noxrc_t *rc, const char *what, nox_req_t *req,
                        int status) {
   const nox_error_t *e = req != NULL ? nox_req_error(req) : NULL;
-  const char *detail = e != NULL && e->message[0] != '\0' ? e->message : NULL;
-  const char *h = hint(status);
+  const char *detail;
   char why[512];
+
+  /* Refused at once: the client says which argument broke which rule. */
+  if (req == NULL && rc->client != NULL) {
+    e = nox_client_last_error(rc->client);
+    if (e != NULL && e->code != status)
+      e = NULL;
+  }
+  detail = e != NULL && e->message[0] != '\0' ? e->message : NULL;
+  const char *h = hint(status);
 
   if (rc->interrupted || status == NOX_ECANCELED) {
     if (!noxrc_g.json)
