@@ -239,7 +239,12 @@ typedef struct nox_client_options {
   int http_version;
   /** Local backend: one of nox_isolation_t (default NOX_ISOLATION_AUTO). */
   int isolation;
-  /** Local backend: cap on each of stdout and stderr in bytes (default 1 MiB). */
+  /**
+   * Local backend: cap on each of stdout and stderr in bytes (default
+   * 1 MiB). Output past it is read and dropped; the result keeps the first
+   * max_output_bytes bytes and says so in nox_exec_result_t::out_truncated
+   * and err_truncated.
+   */
   size_t max_output_bytes;
   /** Local backend: how often expired sandboxes are reaped, in ms (default 10000). */
   uint32_t reap_interval_ms;
@@ -508,6 +513,17 @@ typedef struct nox_exec_result {
   size_t out_len;     /**< bytes in out */
   const char *err;     /**< the command's stderr */
   size_t err_len;     /**< bytes in err */
+  /**
+   * 1 when the backend cut stdout at its output cap: out then holds the
+   * first bytes the command wrote, exactly as written, and nothing else.
+   * The local backend sets it when stdout passed
+   * nox_client_options_t::max_output_bytes; the HTTP backend takes it from
+   * the answer's optional "stdoutTruncated" field (0 when the field is
+   * absent). Part of the borrowed result, like the fields above.
+   */
+  int out_truncated;
+  /** The same as out_truncated for stderr ("stderrTruncated"). */
+  int err_truncated;
 } nox_exec_result_t;
 
 /**

@@ -393,6 +393,8 @@ static nox_exec_result_t *sync_copy_result(const nox_exec_result_t *src) {
   r->err_len = err_len;
   r->exit_code = src->exit_code;
   r->duration_ms = src->duration_ms;
+  r->out_truncated = src->out_truncated;
+  r->err_truncated = src->err_truncated;
   return r;
 }
 

@@ -4,7 +4,12 @@
  * http.h), known top-level fields are stored on the request as their values
  * complete, unknown fields (of any shape) are
  * skipped, and a known field of the wrong type stops the parse.
+ *
+ * Numbers come as their text (yajl's number callback): only the fields we
+ * use are converted and range-checked, so an unknown field may hold any
+ * number JSON can spell (123456789012345678901234567890, 1e400).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,8 @@ enum {
   K_STDOUT,
   K_STDERR,
   K_DURATION,
+  K_OUT_TRUNCATED,
+  K_ERR_TRUNCATED,
   K_POD_NAME,
   K_EXPIRES_AT
 };
@@ -34,6 +41,8 @@ static const struct {
     {"stdout", K_STDOUT, NOX__OP_EXEC},
     {"stderr", K_STDERR, NOX__OP_EXEC},
     {"durationMs", K_DURATION, NOX__OP_EXEC},
+    {"stdoutTruncated", K_OUT_TRUNCATED, NOX__OP_EXEC},
+    {"stderrTruncated", K_ERR_TRUNCATED, NOX__OP_EXEC},
     {"podName", K_POD_NAME, NOX__OP_CREATE},
     {"expiresAt", K_EXPIRES_AT, NOX__OP_CREATE},
 };
@@ -80,7 +89,8 @@ static int on_null(void *ctx) {
     return 0;
   if (at_value(js) && js->key != K_STDOUT && js->key != K_STDERR &&
       js->key != K_POD_NAME && js->key != K_EXPIRES_AT &&
-      js->key != K_DURATION)
+      js->key != K_DURATION && js->key != K_OUT_TRUNCATED &&
+      js->key != K_ERR_TRUNCATED)
     return wrong_type(js, "null");
   value_done(js);
   return 1;
@@ -88,48 +98,75 @@ static int on_null(void *ctx) {
 
 static int on_boolean(void *ctx, int v) {
   nox__json_t *js = ctx;
-  (void)v;
   if (!top_scalar(js))
     return 0;
-  if (at_value(js))
-    return wrong_type(js, "a boolean");
-  value_done(js);
-  return 1;
-}
-
-static int set_number(nox__json_t *js, double v) {
-  nox_req_t *req = js->req;
-  if (js->key == K_EXIT_CODE) {
-    if (v != floor(v) || v < -2147483648.0 || v > 2147483647.0)
-      return wrong_type(js, "not an integer");
-    req->result.exit_code = (int)v;
-    req->have_exit_code = true;
-  } else if (js->key == K_DURATION) {
-    if (!(v >= -9.0e18 && v <= 9.0e18)) /* also false for NaN */
-      return wrong_type(js, "out of range");
-    req->result.duration_ms = (int64_t)v;
-  } else {
-    return wrong_type(js, "a number");
+  if (at_value(js)) {
+    if (js->key == K_OUT_TRUNCATED)
+      js->req->result.out_truncated = v ? 1 : 0;
+    else if (js->key == K_ERR_TRUNCATED)
+      js->req->result.err_truncated = v ? 1 : 0;
+    else
+      return wrong_type(js, "a boolean");
   }
-  return 1;
-}
-
-static int on_integer(void *ctx, long long v) {
-  nox__json_t *js = ctx;
-  if (!top_scalar(js))
-    return 0;
-  if (at_value(js) && !set_number(js, (double)v))
-    return 0;
   value_done(js);
   return 1;
 }
 
-static int on_double(void *ctx, double v) {
+/*
+ * Converts the text of a known integer field: an integer spelled as such
+ * must fit int64_t; one spelled with a fraction or exponent (1.0, 1e3)
+ * goes through a double and must be finite. *integral says whether it had
+ * no fractional part. Returns 0, or -1 when out of range.
+ */
+static int parse_number(const char *s, size_t len, int64_t *out,
+                        bool *integral) {
+  char text[512];
+  char *end;
+  if (len == 0 || len >= sizeof(text))
+    return -1;
+  memcpy(text, s, len);
+  text[len] = '\0';
+  errno = 0;
+  if (strpbrk(text, ".eE") == NULL) {
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+      return -1;
+    *out = (int64_t)v;
+    *integral = true;
+    return 0;
+  }
+  double d = strtod(text, &end);
+  /* ERANGE is also set on underflow (1e-400): that is a zero, not huge. */
+  if (*end != '\0' || !isfinite(d) || d < -9.0e18 || d > 9.0e18)
+    return -1;
+  *integral = d == floor(d);
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int on_number(void *ctx, const char *s, size_t len) {
   nox__json_t *js = ctx;
+  nox_req_t *req = js->req;
+  int64_t v;
+  bool integral;
   if (!top_scalar(js))
     return 0;
-  if (at_value(js) && !set_number(js, v))
-    return 0;
+  if (at_value(js)) {
+    if (js->key != K_EXIT_CODE && js->key != K_DURATION)
+      return wrong_type(js, "a number");
+    if (parse_number(s, len, &v, &integral) != 0)
+      return wrong_type(js, "out of range");
+    if (js->key == K_EXIT_CODE) {
+      if (!integral)
+        return wrong_type(js, "not an integer");
+      if (v < INT32_MIN || v > INT32_MAX)
+        return wrong_type(js, "out of range");
+      req->result.exit_code = (int)v;
+      req->have_exit_code = true;
+    } else {
+      req->result.duration_ms = v;
+    }
+  }
   value_done(js);
   return 1;
 }
@@ -214,9 +251,10 @@ static int on_map_key(void *ctx, const unsigned char *k, size_t len) {
   return 1;
 }
 
+/* With yajl_number set, yajl never calls the integer and double ones. */
 static const yajl_callbacks callbacks = {
-    on_null,      on_boolean,       on_integer, on_double,
-    NULL,         on_string,        on_start_map, on_map_key,
+    on_null,      on_boolean,       NULL,         NULL,
+    on_number,    on_string,        on_start_map, on_map_key,
     on_end_container, on_start_array, on_end_container,
 };
 

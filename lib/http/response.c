@@ -27,6 +27,8 @@ void nox__http_reset_attempt(nox__xfer_t *x) {
   nox__buf_reset(&req->pod_name);
   nox__buf_reset(&req->expires_at);
   req->have_exit_code = false;
+  req->result.out_truncated = 0;
+  req->result.err_truncated = 0;
   req->err.message[0] = '\0';
   req->err.http_status = 0;
   req->err.curl_code = 0;

@@ -88,17 +88,8 @@ static void kill_group(exec_t *x) {
     nox__local_cgroup_kill(x->cgroup);
 }
 
+/* The command's bytes, as they came: a truncation is told in the result. */
 static int take_output(exec_t *x, int i, nox__buf_t *dst) {
-  char marker[96];
-  int n;
-
-  if (x->truncated[i]) {
-    n = snprintf(marker, sizeof(marker),
-                 "\n[noxrunner: %s truncated after %zu bytes]\n",
-                 i == 0 ? "stdout" : "stderr", x->cap);
-    if (nox__buf_append(&x->buf[i], marker, (size_t)n) != 0)
-      return NOX_ENOMEM;
-  }
   if (dst->len == 0) {
     nox__buf_reset(dst);
     *dst = x->buf[i];
@@ -126,6 +117,8 @@ static void finish(exec_t *x) {
       req->result.exit_code = (int)x->exit_status;
     req->result.duration_ms = (int64_t)((uv_hrtime() - x->start_ns) / 1000000);
     req->have_exit_code = true;
+    req->result.out_truncated = x->truncated[0] ? 1 : 0;
+    req->result.err_truncated = x->truncated[1] ? 1 : 0;
     r = x->oom ? NOX_ENOMEM : take_output(x, 0, &req->out);
     if (r == 0)
       r = take_output(x, 1, &req->errbuf);

@@ -14,6 +14,7 @@ typedef struct {
   int status;
   int exit_code;
   int64_t duration;
+  int out_truncated, err_truncated;
   nox__buf_t out, err, pod, exp;
 } outcome_t;
 
@@ -44,6 +45,8 @@ static void parse(nox__op_t op, const char *body, size_t len, unsigned seed,
   o->status = st;
   o->exit_code = req->result.exit_code;
   o->duration = req->result.duration_ms;
+  o->out_truncated = req->result.out_truncated;
+  o->err_truncated = req->result.err_truncated;
   o->out = req->out;
   o->err = req->errbuf;
   o->pod = req->pod_name;
@@ -79,6 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   if (whole.status == 0 &&
       (whole.exit_code != split.exit_code || whole.duration != split.duration ||
+       whole.out_truncated != split.out_truncated ||
+       whole.err_truncated != split.err_truncated ||
        !same_buf(&whole.out, &split.out) || !same_buf(&whole.err, &split.err) ||
        !same_buf(&whole.pod, &split.pod) || !same_buf(&whole.exp, &split.exp)))
     abort();

@@ -31,7 +31,7 @@ CONTROL_PATHS = ("/_log", "/_reset", "/_stats")
 # Tokens without a number.
 FLAGS = {"text", "badjson", "wrongtype", "empty", "truncate", "reset",
          "resetnow", "hang", "escapes", "nul", "unknown", "close", "lost",
-         "files"}
+         "files", "bignum", "bigexit", "truncflags"}
 # Tokens of the form NAME<digits>.
 NUMBERED = re.compile(r"(ra|trickle|delay|chunk|huge|dl)(\d+)")
 STATUS = re.compile(r"s(\d{3})x(\d+|\*)")
@@ -53,6 +53,19 @@ UNKNOWN_BEFORE = (
 UNKNOWN_AFTER = (
     ',"trailingObject":{"a":[true,false,null,{"b":{}}]},'
     '"trailingArray":[{"stderr":"nested-stderr"},[],""],"zLast":0'
+)
+
+# Extra fields for `bignum`: numbers that fit no C integer or double, at the
+# top level and nested, before and after the known fields.
+BIGNUM_BEFORE = (
+    '"x":123456789012345678901234567890,"i64":9223372036854775808,'
+    '"neg":-9223372036854775809,"huge":1e400,"nhuge":-1e400,"tiny":1e-400,'
+    '"nest":[1e400,{"exitCode":123456789012345678901234567890,'
+    '"deep":[9223372036854775808,[-1e999]]}],'
+)
+BIGNUM_AFTER = (
+    ',"obj":{"durationMs":1e400,"podName":99999999999999999999999,'
+    '"n":-123456789012345678901234567890.5e-7},"zLast":1e400'
 )
 
 
@@ -472,6 +485,8 @@ class Faultd:
 
     @staticmethod
     def wrap(fields, f):
+        if f.has("bignum"):
+            fields = BIGNUM_BEFORE + fields + BIGNUM_AFTER
         if f.has("unknown"):
             return ("{" + UNKNOWN_BEFORE + fields + UNKNOWN_AFTER + "}").encode()
         return ("{" + fields + "}").encode()
@@ -494,8 +509,12 @@ class Faultd:
         else:
             out = json.dumps(" ".join(cmd))
         code = '"0"' if f.has("wrongtype") else "0"
+        if f.has("bigexit"):
+            code = "99999999999999999999"
         fields = '"exitCode":%s,"stdout":%s,"stderr":"","durationMs":7' % (
             code, out)
+        if f.has("truncflags"):
+            fields += ',"stdoutTruncated":true,"stderrTruncated":false'
         return 200, "application/json", self.wrap(fields, f)
 
     # ------------------------------------------------------------ answers

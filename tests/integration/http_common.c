@@ -228,6 +228,8 @@ static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *r) {
     ASSERT_EQ(r->err[r->err_len], '\0');
     op->exit_code = r->exit_code;
     op->duration_ms = r->duration_ms;
+    op->out_truncated = r->out_truncated;
+    op->err_truncated = r->err_truncated;
     op->out = dup_bytes(r->out, r->out_len);
     op->out_len = r->out_len;
     op->errout = dup_bytes(r->err, r->err_len);

@@ -45,6 +45,7 @@ typedef struct ht_op {
   size_t out_len;
   char *errout;
   size_t err_len;
+  int out_truncated, err_truncated;
   /* create */
   char *pod_name;
   char *expires_at;

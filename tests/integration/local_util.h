@@ -26,6 +26,7 @@ typedef struct {
   int exit_code;
   char *out, *err; /* exec: malloc()ed copies, NUL-terminated */
   size_t out_len, err_len;
+  int out_truncated, err_truncated; /* exec: as the result said */
   char msg[256];
   char pod[256];
   char expires[64];
@@ -78,6 +79,8 @@ static inline void lt_on_exec(nox_req_t *req, int status,
   r->err[res->err_len] = '\0';
   r->out_len = res->out_len;
   r->err_len = res->err_len;
+  r->out_truncated = res->out_truncated;
+  r->err_truncated = res->err_truncated;
 }
 
 static inline int lt_on_data(nox_req_t *req, const char *buf, size_t len) {

@@ -168,6 +168,27 @@ def backend_suite(tag, base):
     code, out, err = run(base, "exec", sid, "no-such-program-x")
     check(tag + " exec missing program 127", code == 127, code)
 
+    # Output past the backend's 1 MiB cap: the first 1 MiB exactly, nothing
+    # appended, a warning line on stderr, the flags in --json.
+    big = "head -c 2000000 /dev/zero | tr '\\0' a"
+    code, out, err = run(base, "exec", sid, "sh", "-c", big)
+    check(tag + " exec truncated: first 1 MiB exactly", code == 0 and
+          out == b"a" * 1048576, (code, len(out), out[1048576:][:80]))
+    check(tag + " exec truncated: warning line",
+          err == "\u26a0 stdout truncated after 1048576 bytes by the "
+          "backend\n".encode(), err)
+    code, out, err = run(base, "--quiet", "exec", sid, "sh", "-c", big)
+    check(tag + " exec truncated: --quiet silences it", err == b"", err)
+    code, obj, err, _ = run_json(base, "exec", sid, "sh", "-c", big)
+    check(tag + " exec truncated --json", code == 0 and
+          obj["stdoutTruncated"] is True and obj["stderrTruncated"] is False
+          and len(obj["stdout"]) == 1048576, (code, err))
+    code, obj, err, _ = run_json(base, "exec", sid, "sh", "-c",
+                                 "head -c 1048576 /dev/zero | tr '\\0' b")
+    check(tag + " exec exactly at the cap: not truncated", code == 0 and
+          obj["stdoutTruncated"] is False and len(obj["stdout"]) == 1048576,
+          (code, err))
+
     # byte-exact stdout and stderr: NUL, control and UTF-8 bytes always; bytes
     # that are not UTF-8 only locally (the HTTP protocol carries JSON
     # strings, so a backend hands them over as U+FFFD).

@@ -225,6 +225,18 @@ static void check_unknown_exec(const ht_op_t *op) {
   ASSERT_EQ(op->err_len, 0);
 }
 
+static void check_not_truncated(const ht_op_t *op) {
+  check_unknown_exec(op);
+  ASSERT_EQ(op->out_truncated, 0);
+  ASSERT_EQ(op->err_truncated, 0);
+}
+
+static void check_truncflags(const ht_op_t *op) {
+  check_unknown_exec(op);
+  ASSERT_EQ(op->out_truncated, 1);
+  ASSERT_EQ(op->err_truncated, 0);
+}
+
 static void check_unknown_create(const ht_op_t *op) {
   ASSERT_STR_EQ(op->pod_name, "pod-fs");
   ASSERT_STR_EQ(op->expires_at, "2030-01-02T03:04:05Z");
@@ -261,6 +273,16 @@ static void test_odd_answers(void) {
       {"unknown", K_EXEC, 0, 200, NULL, 0, check_unknown_exec},
       {"unknown", K_CREATE, 0, 200, NULL, 0, check_unknown_create},
       {"unknown,chunk3", K_EXEC, 0, 200, NULL, 0, check_unknown_exec},
+      /* Numbers no C type holds, in fields nobody reads (issue 13). */
+      {"bignum", K_EXEC, 0, 200, NULL, 0, check_not_truncated},
+      {"bignum", K_CREATE, 0, 200, NULL, 0, check_unknown_create},
+      {"bignum,unknown,chunk5", K_EXEC, 0, 200, NULL, 0, check_unknown_exec},
+      {"bignum,unknown,chunk3", K_CREATE, 0, 200, NULL, 0,
+       check_unknown_create},
+      {"bigexit", K_EXEC, NOX_EPROTO, 200,
+       "malformed response: field \"exitCode\" is out of range", 0, NULL},
+      {"truncflags", K_EXEC, 0, 200, NULL, 0, check_truncflags},
+      {"truncflags,bignum,chunk4", K_EXEC, 0, 200, NULL, 0, check_truncflags},
       {"delay300", K_EXEC, 0, 200, NULL, 0, check_echo},
       {"chunk7,dl600", K_DOWNLOAD, 0, 200, NULL, 0, check_download600},
       {"chunk64", K_DOWNLOAD, 0, 200, NULL, 0, check_download},

@@ -40,7 +40,7 @@ static void check_utf8_seq(void) {
 
 /* Generates an exec answer for out and returns its parsed "stdout". */
 static yajl_val gen_stdout(const char *out, size_t len, yajl_val *root) {
-  nox_exec_result_t r = {0, 5, out, len, "", 0};
+  nox_exec_result_t r = {0, 5, out, len, "", 0, 0, 0};
   const char *path[] = {"stdout", NULL};
   char *json, err[128];
   size_t jlen;
@@ -190,8 +190,31 @@ static void check_parse(void) {
   ASSERT(strstr(err, "ttlSeconds") != NULL);
 }
 
+/* The truncation flags are JSON booleans, false unless the library set them. */
+static void check_truncated_flags(void) {
+  static const int flags[][2] = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
+  for (size_t i = 0; i < 4; i++) {
+    nox_exec_result_t r = {0, 5, "o", 1, "e", 1, flags[i][0], flags[i][1]};
+    const char *po[] = {"stdoutTruncated", NULL};
+    const char *pe[] = {"stderrTruncated", NULL};
+    char *json;
+    size_t jlen;
+    ASSERT_EQ(noxd_json_exec_result(&r, &json, &jlen), 0);
+    yajl_val root = yajl_tree_parse(json, NULL, 0);
+    ASSERT(root != NULL);
+    yajl_val o = yajl_tree_get(root, po, yajl_t_any);
+    yajl_val e = yajl_tree_get(root, pe, yajl_t_any);
+    ASSERT(o != NULL && e != NULL);
+    ASSERT(flags[i][0] ? YAJL_IS_TRUE(o) : YAJL_IS_FALSE(o));
+    ASSERT(flags[i][1] ? YAJL_IS_TRUE(e) : YAJL_IS_FALSE(e));
+    yajl_tree_free(root);
+    free(json);
+  }
+}
+
 int main(void) {
   check_utf8_seq();
+  check_truncated_flags();
   check_replacement();
   check_paths();
   check_parse();

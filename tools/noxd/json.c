@@ -168,6 +168,10 @@ int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len) {
        gen_key(g, "durationMs") == yajl_gen_status_ok &&
        yajl_gen_integer(g, r->duration_ms < 0 ? 0 : r->duration_ms) ==
            yajl_gen_status_ok &&
+       gen_key(g, "stdoutTruncated") == yajl_gen_status_ok &&
+       yajl_gen_bool(g, r->out_truncated) == yajl_gen_status_ok &&
+       gen_key(g, "stderrTruncated") == yajl_gen_status_ok &&
+       yajl_gen_bool(g, r->err_truncated) == yajl_gen_status_ok &&
        yajl_gen_map_close(g) == yajl_gen_status_ok;
   return gen_finish(g, &o, ok, out, len);
 }

@@ -1,6 +1,7 @@
 /*
  * noxd --listen HOST:PORT --root DIR [--isolation auto|bwrap|none]
- *      [--token SECRET] [--max-body BYTES] [--max-execs N] ...
+ *      [--token SECRET] [--max-body BYTES] [--max-execs N]
+ *      [--max-output BYTES] ...
  *
  * Serves the NoxRunner protocol from sandboxes kept under DIR. Prints
  * "noxd listening on http://HOST:PORT" as its first stdout line (PORT 0
@@ -25,7 +26,8 @@ static void usage(FILE *f) {
           "            [--token SECRET] [--max-body BYTES] [--max-execs N]\n"
           "            [--header-timeout S] [--body-timeout S] "
           "[--min-upload-rate BYTES]\n"
-          "            [--max-sandboxes N] [--max-pids N]\n"
+          "            [--max-sandboxes N] [--max-pids N] "
+          "[--max-output BYTES]\n"
           "  --listen     address to serve on (default %s; port 0 picks "
           "one)\n"
           "  --root       directory holding the sandboxes\n"
@@ -47,10 +49,16 @@ static void usage(FILE *f) {
           "  --max-pids        processes and threads of one sandbox's "
           "commands together,\n"
           "                    enforced with a pids cgroup where one can be "
-          "made (default 1024)\n",
+          "made (default 1024)\n"
+          "  --max-output      bytes kept of each of a command's stdout and "
+          "stderr; past it\n"
+          "                    the rest is dropped and the answer says "
+          "\"stdoutTruncated\": true\n"
+          "                    (or stderrTruncated) (default %zu)\n",
           NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY, NOXD_DEFAULT_MAX_EXECS,
           NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
-          NOXD_DEFAULT_MIN_UPLOAD_RATE, NOXD_RETRY_AFTER_SANDBOXES);
+          NOXD_DEFAULT_MIN_UPLOAD_RATE, NOXD_RETRY_AFTER_SANDBOXES,
+          NOXD_DEFAULT_MAX_OUTPUT);
 }
 
 static int parse_size(const char *s, size_t *out) {
@@ -96,6 +104,7 @@ int main(int argc, char **argv) {
       {"min-upload-rate", required_argument, NULL, 'R'},
       {"max-sandboxes", required_argument, NULL, 'S'},
       {"max-pids", required_argument, NULL, 'P'},
+      {"max-output", required_argument, NULL, 'O'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,
@@ -108,7 +117,8 @@ int main(int argc, char **argv) {
                        NOXD_DEFAULT_BODY_TIMEOUT_S,
                        NOXD_DEFAULT_MIN_UPLOAD_RATE,
                        0,
-                       0};
+                       0,
+                       NOXD_DEFAULT_MAX_OUTPUT};
   unsigned long v;
   char *end;
   noxd_server_t srv;
@@ -146,6 +156,13 @@ int main(int argc, char **argv) {
     case 'm':
       if (parse_size(optarg, &cfg.max_body) != 0) {
         fprintf(stderr, "noxd: --max-body must be a positive byte count\n");
+        return 2;
+      }
+      break;
+    case 'O':
+      if (parse_size(optarg, &cfg.max_output) != 0) {
+        fprintf(stderr,
+                "noxd: --max-output must be a positive byte count\n");
         return 2;
       }
       break;

@@ -37,6 +37,8 @@
 
 #define NOXD_MAX_TTL_SECONDS (86400 * 7)
 #define NOXD_MAX_TIMEOUT_SECONDS 86400
+/* Kept of each of a command's stdout and stderr (the library's default). */
+#define NOXD_DEFAULT_MAX_OUTPUT ((size_t)1 << 20)
 #define NOXD_DEFAULT_TTL_SECONDS 900
 #define NOXD_DEFAULT_TIMEOUT_SECONDS 30
 #define NOXD_WORKSPACE "/workspace"
@@ -53,6 +55,7 @@ typedef struct noxd_config {
   unsigned min_upload_rate;  /* bytes/s an upload body must average */
   unsigned max_sandboxes;    /* live sandboxes under root; 0: unlimited */
   unsigned max_pids;         /* per sandbox; 0: the library's default */
+  size_t max_output;         /* per stream of one exec; 0: the default */
 } noxd_config_t;
 
 typedef struct noxd_server {

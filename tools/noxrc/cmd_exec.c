@@ -61,6 +61,8 @@ static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *res) {
       noxrc_json_int(j, "durationMs", res->duration_ms);
     else
       noxrc_json_null(j, "durationMs");
+    noxrc_json_bool(j, "stdoutTruncated", res->out_truncated);
+    noxrc_json_bool(j, "stderrTruncated", res->err_truncated);
     noxrc_json_end(j);
   } else {
     fflush(stdout);
@@ -69,6 +71,16 @@ static void on_exec(nox_req_t *req, int status, const nox_exec_result_t *res) {
       noxrc_finish(rc, NOXRC_EXIT_FAILED);
       return;
     }
+    /*
+     * Lost output is worth a line even to scripts (the bytes themselves are
+     * never touched); --quiet silences it.
+     */
+    if (res->out_truncated)
+      noxrc_warn("stdout truncated after %zu bytes by the backend",
+                 res->out_len);
+    if (res->err_truncated)
+      noxrc_warn("stderr truncated after %zu bytes by the backend",
+                 res->err_len);
     /* Only on a terminal: scripts get the command's stderr untouched. */
     if (res->exit_code == 124 && noxrc_stderr_tty())
       noxrc_warn("the command hit its %u s limit (--timeout-seconds)",
