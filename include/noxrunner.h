@@ -759,6 +759,14 @@ typedef struct nox_transfer_report {
   uint64_t entries; /**< entries packed or unpacked */
   uint64_t refused; /**< entries refused by the extraction policy */
   char first_refused[256]; /**< path of the first refused entry, or "" */
+  /**
+   * Entries written to disk whose setuid/setgid bits were removed. An
+   * extraction (extract_dir; an upload on the local backend or noxd) never
+   * leaves S_ISUID or S_ISGID from an archive on a file or directory; this
+   * counts the entries that asked for them. 0 for on_data and on_entry
+   * downloads, and for uploads over HTTP (the server extracts).
+   */
+  uint64_t stripped;
 } nox_transfer_report_t;
 
 /**

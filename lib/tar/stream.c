@@ -305,6 +305,7 @@ bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
   bool done = s->worker_done;
   rep->entries = s->entries;
   rep->refused = s->refused;
+  rep->stripped = s->stripped;
   memcpy(rep->first_refused, s->first_refused, sizeof(rep->first_refused));
   if (status != NULL)
     *status = s->status;
@@ -474,5 +475,11 @@ void nox__stream_count(nox__stream_t *s, const char *refused_name) {
   } else {
     s->entries++;
   }
+  uv_mutex_unlock(&s->mu);
+}
+
+void nox__stream_count_stripped(nox__stream_t *s) {
+  uv_mutex_lock(&s->mu);
+  s->stripped++;
   uv_mutex_unlock(&s->mu);
 }

@@ -83,6 +83,7 @@ struct nox__stream {
   int status; /* the job's outcome once worker_done */
   char msg[256];
   uint64_t entries, refused;
+  uint64_t stripped; /* entries written without their setuid/setgid bits */
   char first_refused[256];
   nox__stream_ev_t *ev_head, *ev_tail;
   size_t ev_bytes;
@@ -161,5 +162,7 @@ int nox__stream_post(nox__stream_t *s, const nox_entry_t *e, bool header,
                      const void *data, size_t len);
 /* Counts an entry; a refused one is remembered by name. */
 void nox__stream_count(nox__stream_t *s, const char *refused_name);
+/* Counts an entry written without the setuid/setgid bits it asked for. */
+void nox__stream_count_stripped(nox__stream_t *s);
 
 #endif /* NOX_TAR_STREAM_H */

@@ -9,9 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <archive.h>
+
 #include "internal.h"
 
-struct archive;
 struct archive_entry;
 
 /*
@@ -94,5 +95,46 @@ int nox__tar_pack_filtered(const char *path, char *const *include,
 int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
                            void *data, char *errmsg, size_t errlen);
+
+/*
+ * The tap between decompression and the tar reader (lib/tar/tap.c): it
+ * keeps each member's header blocks as sent, for the checks libarchive
+ * cannot make on names it hands over as C strings.
+ */
+typedef struct {
+  struct archive *raw; /* decompresses: every filter, the "raw" format */
+  const char *cur;     /* raw's current block (valid until the next read) */
+  size_t cur_len;
+  uint64_t cur_off; /* its offset in the uncompressed stream */
+  char *saved;      /* bytes [saved_off, saved_off + saved_len) kept */
+  size_t saved_len, saved_cap;
+  uint64_t saved_off;
+  uint64_t keep; /* keep from this offset on, or UINT64_MAX */
+  bool eof;
+} nox__tar_tap_t;
+
+/*
+ * Opens the decompressing reader over read_cb(data). Returns 0, NOX_ENOMEM
+ * or NOX_EARCHIVE (errmsg says why); nox__tar_tap_free() it either way.
+ */
+int nox__tar_tap_open(nox__tar_tap_t *t, archive_read_callback *read_cb,
+                      void *data, char *errmsg, size_t errlen);
+/* The tar reader's read callback; its client data is the tap. */
+la_ssize_t nox__tar_tap_read(struct archive *tar, void *data,
+                             const void **buf);
+/*
+ * Before archive_read_next_header(tar), with the previous member's data
+ * read or skipped: keep what the next header is read from.
+ */
+void nox__tar_tap_mark(nox__tar_tap_t *t, struct archive *tar);
+/*
+ * After it: *why is NULL when the member's header blocks are sound, or
+ * says what is wrong with them (a NUL inside a pax path or linkpath, a
+ * pax keyword or a GNU long name), for a refusal. Stops keeping. Returns
+ * 0 or NOX_ENOMEM.
+ */
+int nox__tar_tap_check(nox__tar_tap_t *t, struct archive *tar,
+                       const char **why);
+void nox__tar_tap_free(nox__tar_tap_t *t);
 
 #endif /* NOX_TAR_H */

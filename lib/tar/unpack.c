@@ -55,6 +55,7 @@ typedef struct {
   uint64_t max_entries, max_bytes, max_entry_bytes, max_ratio;
   uint64_t nentries, total;
   struct archive *in, *out;
+  nox__tar_tap_t tap; /* in reads the decompressed stream through it */
   /*
    * The disk writer without SAFE_WRITES, made on first need: libarchive
    * 3.6 names the temporary file "NAME.XXXXXX", too long when NAME is
@@ -260,7 +261,23 @@ static int write_header(unpack_t *u, struct archive_entry *e) {
   return r;
 }
 
-static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
+/* A member the policy refuses: counted, or the end of an upload. */
+static int refuse(unpack_t *u, const char *name, const char *why) {
+  /*
+   * An upload's extraction (in place) fails on the first refusal: its only
+   * report to a remote client is the status and message.
+   */
+  if (u->s->in_place) {
+    nox__tar_set_error(u->msg, u->msglen, "%s", why);
+    return NOX_EARCHIVE;
+  }
+  nox__stream_count(u->s, name);
+  return 0;
+}
+
+/* bad_name: why the member's raw headers refuse it, or NULL. */
+static int one_entry(unpack_t *u, struct archive_entry *e, char *name,
+                     const char *bad_name) {
   nox_entry_t ent;
   int r;
   ent.path = name;
@@ -279,6 +296,12 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
                        (unsigned long long)u->max_entry_bytes);
     return NOX_ETOOBIG;
   }
+  if (bad_name != NULL) {
+    char why[256];
+    nox__tar_set_error(why, sizeof(why), "refused \"%s\": %s", name,
+                       bad_name);
+    return refuse(u, name, why);
+  }
   if (u->out == NULL) {
     r = nox__stream_post(u->s, &ent, true, NULL, 0);
     if (r == 0 && ent.type == NOX_ENTRY_FILE)
@@ -294,20 +317,21 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
   r = nox__tar_prepare_entry(&u->dest, e);
   if (r == 1)
     return 0;
-  if (r == NOX_EARCHIVE) {
-    /*
-     * An upload's extraction (in place) fails on the first refusal: its
-     * only report to a remote client is the status and message.
-     */
-    if (u->s->in_place) {
-      nox__tar_set_error(u->msg, u->msglen, "%s", why);
-      return NOX_EARCHIVE;
-    }
-    nox__stream_count(u->s, name);
-    return 0;
-  }
+  if (r == NOX_EARCHIVE)
+    return refuse(u, name, why);
   if (r != 0)
     return r;
+  /*
+   * An archive from a sandbox must not plant a setuid or setgid file or
+   * directory on the host (nor an upload in the sandbox's tree, which the
+   * host owns). The bits go before the disk writer sees the mode: it keeps
+   * a directory's mode for the fixups it applies at archive_write_close(),
+   * so that chmod() is made from the stripped mode too.
+   */
+  mode_t perm = archive_entry_perm(e);
+  bool stripped = (perm & (S_ISUID | S_ISGID)) != 0;
+  if (stripped)
+    archive_entry_set_perm(e, perm & ~(mode_t)(S_ISUID | S_ISGID));
   r = write_header(u, e);
   if (r < ARCHIVE_WARN) {
     /* The disk writer's own refusals (a symlink on the way) are policy. */
@@ -332,6 +356,8 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name) {
     return NOX_EIO;
   }
   nox__stream_count(u->s, NULL);
+  if (stripped)
+    nox__stream_count_stripped(u->s);
   return 0;
 }
 
@@ -346,9 +372,19 @@ static int drain(nox__stream_t *s, char *block) {
 static int unpack_all(unpack_t *u) {
   struct archive_entry *e;
   char *name = NULL;
+  const char *bad_name;
   int r;
 
-  for (;;) {
+  for (bool first = true;; first = false) {
+    /*
+     * The rest of the previous member is skipped before the tap marks
+     * where the next header starts, so the tap never keeps its data.
+     */
+    if (!first && archive_read_data_skip(u->in) < ARCHIVE_WARN) {
+      r = read_error(u, "bad archive data");
+      break;
+    }
+    nox__tar_tap_mark(&u->tap, u->in);
     r = archive_read_next_header(u->in, &e);
     if (r == ARCHIVE_EOF)
       break;
@@ -363,13 +399,15 @@ static int unpack_all(unpack_t *u) {
       r = NOX_ETOOBIG;
       break;
     }
+    if ((r = nox__tar_tap_check(&u->tap, u->in, &bad_name)) != 0)
+      break;
     free(name);
     name = strdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
     if (name == NULL) {
       r = NOX_ENOMEM;
       break;
     }
-    if ((r = one_entry(u, e, name)) != 0)
+    if ((r = one_entry(u, e, name, bad_name)) != 0)
       break;
   }
   free(name);
@@ -533,12 +571,21 @@ static int run_unpack(nox__stream_t *s, char *msg, size_t msglen) {
     }
     archive_write_disk_set_options(u.out, EXTRACT_FLAGS);
   }
-  /* Any compression, tar formats only (mtree could name host files). */
-  archive_read_support_filter_all(u.in);
+  /*
+   * Any compression (undone by the tap's reader), tar formats only (mtree
+   * could name host files).
+   */
+  r = nox__tar_tap_open(&u.tap, read_cb, &u, msg, msglen);
+  if (r != 0) {
+    if (aborted(s))
+      r = NOX_ECANCELED;
+    goto done;
+  }
   archive_read_support_format_tar(u.in);
   archive_read_support_format_gnutar(u.in);
   archive_read_support_format_empty(u.in);
-  if (archive_read_open(u.in, &u, NULL, read_cb, NULL) != ARCHIVE_OK) {
+  if (archive_read_open(u.in, &u.tap, NULL, nox__tar_tap_read, NULL) !=
+      ARCHIVE_OK) {
     r = read_error(&u, "not a readable archive");
     goto done;
   }
@@ -556,6 +603,7 @@ done:
     close(u.fd);
   if (u.in != NULL)
     archive_read_free(u.in);
+  nox__tar_tap_free(&u.tap);
   if (u.out != NULL)
     archive_write_free(u.out);
   if (u.plain != NULL)

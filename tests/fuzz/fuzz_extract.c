@@ -6,7 +6,9 @@
  * never write outside the destination. Each input goes to DIR/dest under a
  * private directory DIR that also holds a canary file; afterwards DIR holds
  * the canary, unchanged, and "dest" only on success (no temporary
- * directory left), and nothing under DIR/dest is a device, FIFO or socket.
+ * directory left), and nothing under DIR/dest is a device, FIFO or socket,
+ * is setuid or setgid, or bears a name cut at a NUL of the "nulpath" seeds
+ * ("good", "lnk").
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -77,6 +79,10 @@ static void check_tree(const char *path) {
     if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode) ||
         S_ISSOCK(st.st_mode))
       abort(); /* special files are never made */
+    if (st.st_mode & (S_ISUID | S_ISGID))
+      abort(); /* nor anything setuid or setgid */
+    if (strcmp(de->d_name, "good") == 0 || strcmp(de->d_name, "lnk") == 0)
+      abort(); /* the corpus's names cut at a NUL ("nulpath") */
     if (S_ISDIR(st.st_mode))
       check_tree(p);
   }

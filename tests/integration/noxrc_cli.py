@@ -494,9 +494,10 @@ def hostile_archive(abs_target):
     """A tar.gz with safe entries and every kind the extractor must refuse."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        def add(name, data=b"", kind=tarfile.REGTYPE, link=""):
+        def add(name, data=b"", kind=tarfile.REGTYPE, link="", mode=0o644):
             info = tarfile.TarInfo(name)
             info.type = kind
+            info.mode = mode
             info.linkname = link
             info.size = len(data) if kind == tarfile.REGTYPE else 0
             t.addfile(info, io.BytesIO(data) if info.size else None)
@@ -506,6 +507,12 @@ def hostile_archive(abs_target):
         add(abs_target, b"absolute\n")
         add("up", kind=tarfile.SYMTYPE, link="../../..")
         add("fifo", kind=tarfile.FIFOTYPE)
+        # Kept, but never setuid/setgid on the host.
+        add("sgid.dir", kind=tarfile.DIRTYPE, mode=0o2775)
+        add("sgid.dir/in.txt", b"in\n")
+        add("suid.bin", b"x\n", mode=0o4755)
+        add("sgid.bin", b"x\n", mode=0o2755)
+        add("suid-sgid.bin", b"x\n", mode=0o6777)
     return buf.getvalue()
 
 
@@ -536,8 +543,19 @@ def hostile_suite():
         code, out, err = run(base, "download", "h", "--extract", ex)
         check("hostile archive: safe entries extracted", code == 0 and
               read_tree(ex) == {"safe.txt": b"safe\n",
-                                os.path.join("dir", "ok.txt"): b"ok\n"},
+                                os.path.join("dir", "ok.txt"): b"ok\n",
+                                os.path.join("sgid.dir", "in.txt"): b"in\n",
+                                "suid.bin": b"x\n", "sgid.bin": b"x\n",
+                                "suid-sgid.bin": b"x\n"},
               (code, err, read_tree(ex) if os.path.isdir(ex) else None))
+        modes = {n: os.lstat(os.path.join(ex, n)).st_mode & 0o7777
+                 for n in ("sgid.dir", "suid.bin", "sgid.bin",
+                           "suid-sgid.bin")}
+        check("hostile archive: no setuid/setgid bit kept",
+              modes == {"sgid.dir": 0o775, "suid.bin": 0o755,
+                        "sgid.bin": 0o755, "suid-sgid.bin": 0o777}, modes)
+        check("hostile archive: the stripped bits are reported",
+              b"setuid/setgid bits of 4 entries" in err, err)
         check("hostile archive: nothing written outside",
               sorted(os.listdir(parent)) == ["out"] and
               not os.path.exists(abs_target), os.listdir(parent))

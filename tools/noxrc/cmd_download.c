@@ -126,6 +126,10 @@ static void on_downloaded(nox_req_t *req, int status) {
                  "or special files), the first '%s'",
                  (unsigned long long)t->refused, t->refused == 1 ? "y" : "ies",
                  t->first_refused);
+    if (t != NULL && t->stripped != 0)
+      noxrc_warn("removed the setuid/setgid bits of %llu entr%s",
+                 (unsigned long long)t->stripped,
+                 t->stripped == 1 ? "y" : "ies");
     downloaded_ok(rc, o.extract);
     return;
   }
