@@ -480,6 +480,7 @@ void nox__stream_count(nox__stream_t *s, const char *refused_name) {
 
 void nox__stream_count_stripped(nox__stream_t *s) {
   uv_mutex_lock(&s->mu);
+  s->entries++;
   s->stripped++;
   uv_mutex_unlock(&s->mu);
 }

@@ -162,7 +162,10 @@ int nox__stream_post(nox__stream_t *s, const nox_entry_t *e, bool header,
                      const void *data, size_t len);
 /* Counts an entry; a refused one is remembered by name. */
 void nox__stream_count(nox__stream_t *s, const char *refused_name);
-/* Counts an entry written without the setuid/setgid bits it asked for. */
+/*
+ * Counts an entry written without the setuid/setgid bits it asked for (in
+ * place of nox__stream_count(s, NULL): one lock for both counts).
+ */
 void nox__stream_count_stripped(nox__stream_t *s);
 
 #endif /* NOX_TAR_STREAM_H */

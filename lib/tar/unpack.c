@@ -355,9 +355,10 @@ static int one_entry(unpack_t *u, struct archive_entry *e, char *name,
                        archive_error_string(u->cur));
     return NOX_EIO;
   }
-  nox__stream_count(u->s, NULL);
   if (stripped)
     nox__stream_count_stripped(u->s);
+  else
+    nox__stream_count(u->s, NULL);
   return 0;
 }
 

@@ -215,6 +215,20 @@ static nox_client_t *local_client(ht_t *t, const char *sandboxes) {
   return c;
 }
 
+/*
+ * A local: client over a fresh root/sandboxes with sandbox "a" made;
+ * *root is the caller's to remove and free.
+ */
+static nox_client_t *local_sandbox(ht_t *t, const char *tag, char *sb,
+                                   size_t sblen, char **root) {
+  *root = st_mkdtemp(tag);
+  snprintf(sb, sblen, "%s/sandboxes", *root);
+  ASSERT_EQ(mkdir(sb, 0700), 0);
+  nox_client_t *c = local_client(t, sb);
+  make_sandbox(t, c, "a");
+  return c;
+}
+
 static void begin_loop(ht_t *t) {
   memset(t, 0, sizeof(*t));
   ASSERT_EQ(uv_loop_init(&t->loop), 0);
@@ -250,12 +264,9 @@ static void test_setid_http(void) {
 static void test_setid_local(void) {
   ht_t t;
   begin_loop(&t);
-  char *root = st_mkdtemp("setid-local");
+  char *root;
   char sb[4200], out[4200];
-  snprintf(sb, sizeof(sb), "%s/sandboxes", root);
-  ASSERT_EQ(mkdir(sb, 0700), 0);
-  nox_client_t *c = local_client(&t, sb);
-  make_sandbox(&t, c, "a");
+  nox_client_t *c = local_sandbox(&t, "setid-local", sb, sizeof(sb), &root);
   tarbuf_t tb;
   setid_archive(&tb);
   st_xfer_t x;
@@ -352,12 +363,9 @@ static void test_nul_path_http(void) {
 static void test_nul_path_local_upload(void) {
   ht_t t;
   begin_loop(&t);
-  char *root = st_mkdtemp("nul-local");
+  char *root;
   char sb[4200], dir[4200];
-  snprintf(sb, sizeof(sb), "%s/sandboxes", root);
-  ASSERT_EQ(mkdir(sb, 0700), 0);
-  nox_client_t *c = local_client(&t, sb);
-  make_sandbox(&t, c, "a");
+  nox_client_t *c = local_sandbox(&t, "nul-local", sb, sizeof(sb), &root);
   tarbuf_t tb;
   nul_archive(&tb);
   st_xfer_t x;
