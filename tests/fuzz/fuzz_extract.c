@@ -7,8 +7,10 @@
  * private directory DIR that also holds a canary file; afterwards DIR holds
  * the canary, unchanged, and "dest" only on success (no temporary
  * directory left), and nothing under DIR/dest is a device, FIFO or socket,
- * is setuid or setgid, or bears a name cut at a NUL of the "nulpath" seeds
- * ("good", "lnk").
+ * or is setuid or setgid. Names cut at a NUL are checked by
+ * test_extract_hostile, not here: a mutated "nulpath" seed whose pax record
+ * is malformed is ignored by libarchive, which then rightly writes the ustar
+ * name ("good", "lnk"), so a name alone cannot tell a defect from that.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -81,8 +83,6 @@ static void check_tree(const char *path) {
       abort(); /* special files are never made */
     if (st.st_mode & (S_ISUID | S_ISGID))
       abort(); /* nor anything setuid or setgid */
-    if (strcmp(de->d_name, "good") == 0 || strcmp(de->d_name, "lnk") == 0)
-      abort(); /* the corpus's names cut at a NUL ("nulpath") */
     if (S_ISDIR(st.st_mode))
       check_tree(p);
   }

@@ -82,7 +82,7 @@ static pid_t start_nginx(const char *dir, int port) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int i = 0; i < 100; i++) {
+  for (int i = 0; i < 1200; i++) { /* a hang guard: 60 s */
     int st;
     ASSERT_EQ(waitpid(pid, &st, WNOHANG), 0); /* still running */
     int fd = socket(AF_INET, SOCK_STREAM, 0);

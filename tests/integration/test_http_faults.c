@@ -8,6 +8,12 @@
 #define REQ_TIMEOUT_MS 1000u
 #define EXEC_TIMEOUT_S 3u /* chunk1 drips ~350 chunks: slack for ASan on a loaded machine */
 #define EXEC_GRACE_MS 300u
+/*
+ * A deadline never ends an operation early (the lower bounds); how late it
+ * ends depends on the machine's load, so the upper bounds only tell a
+ * deadline that fired from one that did not (the faults hang for minutes).
+ */
+#define SLACK_MS 20000u
 
 typedef enum {
   K_HEALTH,
@@ -112,19 +118,19 @@ static void run_cases(const fcase_t *cases, size_t n) {
 static void took_request_timeout(const ht_op_t *op) {
   unsigned long long ms = op->t_done - op->t_start;
   ASSERT_GE(ms, REQ_TIMEOUT_MS - 50);
-  ASSERT_LT(ms, REQ_TIMEOUT_MS + 4000);
+  ASSERT_LT(ms, REQ_TIMEOUT_MS + SLACK_MS);
 }
 
 static void took_exec_deadline(const ht_op_t *op) {
   unsigned long long ms = op->t_done - op->t_start;
   ASSERT_GE(ms, EXEC_TIMEOUT_S * 1000 + EXEC_GRACE_MS - 50);
-  ASSERT_LT(ms, EXEC_TIMEOUT_S * 1000 + EXEC_GRACE_MS + 4000);
+  ASSERT_LT(ms, EXEC_TIMEOUT_S * 1000 + EXEC_GRACE_MS + SLACK_MS);
 }
 
 static void took_stall_limit(const ht_op_t *op) {
   unsigned long long ms = op->t_done - op->t_start;
   ASSERT_GE(ms, REQ_TIMEOUT_MS - 50);
-  ASSERT_LT(ms, REQ_TIMEOUT_MS + 1500);
+  ASSERT_LT(ms, REQ_TIMEOUT_MS + SLACK_MS);
 }
 
 /* Malformed, cut and reset answers; timeouts. */

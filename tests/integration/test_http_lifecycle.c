@@ -9,7 +9,7 @@ static const char *const echo_argv[] = {"echo", "x", NULL};
 
 /* Connections the server still has open drop to zero (the client left). */
 static void wait_server_connections_closed(ht_t *t) {
-  unsigned long long deadline = nox_test_now_ms() + 5000;
+  unsigned long long deadline = nox_test_now_ms() + 60000; /* hang guard */
   while (nox_test_faultd_stat(&ht_server, "connections_open") != 0) {
     ASSERT_LT(nox_test_now_ms(), deadline);
     ht_run_for(t, 10);
@@ -34,7 +34,7 @@ static void test_cancel_in_flight(void) {
   ASSERT_EQ(op.calls, 0); /* never from inside nox_req_cancel */
   ht_wait(&t);
   HT_EXPECT(&op, NOX_ECANCELED);
-  ASSERT_LT(op.t_done - t0, 1000);
+  ASSERT_LT(op.t_done - t0, 20000); /* not the exec's 60 s deadline */
   ASSERT_EQ(nox_client_pending(c), 0);
   /* An abandoned answer must not keep its connection. */
   wait_server_connections_closed(&t);

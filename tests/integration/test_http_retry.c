@@ -261,13 +261,24 @@ static void test_download_not_retried_after_data(void) {
   ht_end(&t);
 }
 
-/* Cancel and close while a retry waits out its backoff. */
+/*
+ * Cancel and close while a retry waits out its backoff. The server asks for
+ * a 60 s wait, so an end within 30 s can only come from the cancel and the
+ * close, however slow the machine.
+ */
+static nox_client_t *patient_client(ht_t *t, const char *spec) {
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  o.retry_base_ms = 20;
+  o.retry_max_ms = 120000;
+  return ht_client(t, spec, &o);
+}
+
 static void test_cancel_close_in_backoff(void) {
   ht_t t;
   ht_op_t a, b;
   ht_begin(&t);
-  nox_client_t *c = retry_client(&t, "s503x*,ra5", 0);
-  nox_client_t *c2 = retry_client(&t, "s503x*,ra5,tag2", 0);
+  nox_client_t *c = patient_client(&t, "s503x*,ra60");
+  nox_client_t *c2 = patient_client(&t, "s503x*,ra60,tag2");
   ht_op_init(&a, &t);
   ht_op_init(&b, &t);
   ASSERT_EQ(ht_health(&a, c), 0);
@@ -283,7 +294,7 @@ static void test_cancel_close_in_backoff(void) {
   ht_wait_closes(&t, 1);
   HT_EXPECT(&a, NOX_ECANCELED);
   HT_EXPECT(&b, NOX_ECLOSING);
-  ASSERT_LT(nox_test_now_ms() - t0, 1000);
+  ASSERT_LT(nox_test_now_ms() - t0, 30000);
   ASSERT_EQ(nox_test_faultd_stat(&ht_server, "requests"), 2);
   ht_end(&t);
 }
@@ -331,7 +342,10 @@ static void test_wait_ready_deadline(void) {
   ht_op_init(&busy, &t);
   ht_op_init(&hang, &t);
   nox_client_t *cbusy = retry_client(&t, "s503x*", 0);
-  nox_client_t *chang = retry_client(&t, "hang", 0);
+  nox_client_options_t ho = NOX_CLIENT_OPTIONS_INIT;
+  ho.max_retries = 0;
+  ho.request_timeout_ms = 60000;
+  nox_client_t *chang = ht_client(&t, "hang", &ho);
   ASSERT_EQ(ht_wait_ready(&busy, cbusy, "w", &wo), 0);
   /* A probe that never answers must not outlive the wait's deadline. */
   ASSERT_EQ(ht_wait_ready(&hang, chang, "w", &wo), 0);
@@ -340,13 +354,18 @@ static void test_wait_ready_deadline(void) {
   unsigned long long ms_hang = hang.t_done - hang.t_start;
   printf("  deadline 700 ms: busy backend %llu ms, silent backend %llu ms\n",
          ms_busy, ms_hang);
+  /*
+   * A timer never fires early, so the lower bounds hold on any machine; the
+   * upper ones only tell the deadline from the silent probe's own request
+   * timeout (60 s), so they leave room for a loaded machine.
+   */
   HT_EXPECT(&busy, NOX_ETIMEDOUT);
   ASSERT_GE(ms_busy, 650);
-  ASSERT_LT(ms_busy, 2000);
-  ASSERT_GE(nox_test_faultd_stat(&ht_server, "requests"), 4);
+  ASSERT_LT(ms_busy, 30000);
+  ASSERT_GE(nox_test_faultd_stat(&ht_server, "requests"), 2);
   HT_EXPECT(&hang, NOX_ETIMEDOUT);
   ASSERT_GE(ms_hang, 650);
-  ASSERT_LT(ms_hang, 2000);
+  ASSERT_LT(ms_hang, 30000);
   ht_close(&t, chang);
   ht_end(&t);
 }
@@ -357,7 +376,7 @@ static void test_wait_ready_fatal(void) {
   ht_op_t auth, gone;
   nox_wait_options_t wo = NOX_WAIT_OPTIONS_INIT;
   wo.interval_ms = 50;
-  wo.timeout_ms = 5000;
+  wo.timeout_ms = 60000;
   ht_begin(&t);
   nox_client_t *c401 = retry_client(&t, "s401x*", 0);
   nox_client_t *c404 = retry_client(&t, "s404x*", 0);
@@ -368,7 +387,9 @@ static void test_wait_ready_fatal(void) {
   ht_wait(&t);
   HT_EXPECT(&auth, NOX_EAUTH);
   HT_EXPECT(&gone, NOX_ENOTFOUND);
-  ASSERT_LT(auth.t_done - auth.t_start, 1000);
+  /* At once: well before the 60 s the wait would otherwise poll for. */
+  ASSERT_LT(auth.t_done - auth.t_start, 30000);
+  ASSERT_LT(gone.t_done - gone.t_start, 30000);
   ASSERT_EQ(nox_test_faultd_stat(&ht_server, "requests"), 2);
   ht_close(&t, c404);
   ht_end(&t);
@@ -379,7 +400,7 @@ static void test_wait_ready_cancel_close(void) {
   ht_op_t a, b;
   nox_wait_options_t wo = NOX_WAIT_OPTIONS_INIT;
   wo.interval_ms = 100;
-  wo.timeout_ms = 20000;
+  wo.timeout_ms = 120000;
   ht_begin(&t);
   nox_client_t *c = retry_client(&t, "s503x*", 0);
   nox_client_t *c2 = retry_client(&t, "s503x*,tag2", 0);
@@ -397,7 +418,7 @@ static void test_wait_ready_cancel_close(void) {
   ht_wait_closes(&t, 1);
   HT_EXPECT(&a, NOX_ECANCELED);
   HT_EXPECT(&b, NOX_ECLOSING);
-  ASSERT_LT(nox_test_now_ms() - t0, 500);
+  ASSERT_LT(nox_test_now_ms() - t0, 30000); /* not the 120 s deadline */
   /* No probe runs after the cancel. */
   long seen = nox_test_faultd_stat(&ht_server, "requests");
   ht_run_for(&t, 300);

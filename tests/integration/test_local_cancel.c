@@ -78,7 +78,8 @@ int main(void) {
   ASSERT_EQ(nox_req_cancel(req), 0);
   lt_wait(&loop, &r);
   ASSERT_EQ(r.status, NOX_ECANCELED);
-  ASSERT_LT((uv_hrtime() - t0) / 1000000, 2000);
+  /* Not the 120 s timeout (a bound for a loaded machine, not a speed). */
+  ASSERT_LT((uv_hrtime() - t0) / 1000000, 60000);
 
   /* Cancel right after starting: the job is queued or running. */
   fill(c, "x");

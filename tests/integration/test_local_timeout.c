@@ -35,8 +35,9 @@ static void check_timeout(nox_client_t *c, int isolation) {
   ASSERT_STR_EQ(r.out, "partial\n");
   ASSERT_STR_EQ(r.err, "partial-err\n");
   ASSERT(strstr(r.msg, "timed out") != NULL || r.msg[0] == '\0');
+  /* Upper bounds here only tell "ended" from "waited for the sleeps". */
   ASSERT_GE(ms, 900);
-  ASSERT_LT(ms, 5000);
+  ASSERT_LT(ms, 60000);
   lt_res_free(&r);
   ASSERT(lt_gone(loop, t1));
   ASSERT(lt_gone(loop, t2));
@@ -45,12 +46,12 @@ static void check_timeout(nox_client_t *c, int isolation) {
   /* What a command leaves running in the background dies when it ends. */
   snprintf(t1, sizeof(t1), "86394.%d%d", pid, isolation);
   snprintf(script, sizeof(script), "sleep %s & echo started", t1);
-  o.timeout_seconds = 30;
+  o.timeout_seconds = 120;
   t0 = uv_hrtime();
   ASSERT_EQ(lt_exec_opts(c, "slow", argv, &o, &r), 0);
   ASSERT_EQ(r.exit_code, 0);
   ASSERT_STR_EQ(r.out, "started\n");
-  ASSERT_LT((uv_hrtime() - t0) / 1000000, 5000);
+  ASSERT_LT((uv_hrtime() - t0) / 1000000, 60000); /* not the 120 s timeout */
   lt_res_free(&r);
   ASSERT(lt_gone(loop, t1));
 
@@ -59,13 +60,13 @@ static void check_timeout(nox_client_t *c, int isolation) {
    * the result: it comes a moment after the command exits. (Unisolated it
    * keeps running, so it is kept short here.)
    */
-  snprintf(script, sizeof(script), "setsid sleep 3 & echo done");
-  o.timeout_seconds = 30;
+  snprintf(script, sizeof(script), "setsid sleep 40 & echo done");
+  o.timeout_seconds = 120;
   t0 = uv_hrtime();
   ASSERT_EQ(lt_exec_opts(c, "slow", argv, &o, &r), 0);
   ASSERT_EQ(r.exit_code, 0);
   ASSERT_STR_EQ(r.out, "done\n");
-  ASSERT_LT((uv_hrtime() - t0) / 1000000, 2500);
+  ASSERT_LT((uv_hrtime() - t0) / 1000000, 30000); /* not the sleep's 40 s */
   lt_res_free(&r);
 
   /* Isolated, even a process that left the group dies with the sandbox. */

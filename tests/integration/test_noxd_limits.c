@@ -84,6 +84,23 @@ static void on_sleeper(nox_req_t *req, int status, const nox_exec_result_t *r) {
   (*(int *)nox_req_data(req))++;
 }
 
+static void on_made(nox_req_t *req, int status, const nox_sandbox_info_t *i) {
+  (void)i;
+  ASSERT_EQ(status, 0);
+  (*(int *)nox_req_data(req))++;
+}
+
+/* How many "up.*" files the holders have left in dir. */
+static int count_up(const char *dir) {
+  char p[4200];
+  int n = 0;
+  for (int i = 0; i < 2; i++) {
+    snprintf(p, sizeof(p), "%s/up.%d", dir, i);
+    n += access(p, F_OK) == 0;
+  }
+  return n;
+}
+
 static void test_exec_cap(void) {
   noxd_test_t t;
   const char *extra[] = {"--max-execs", "2", NULL};
@@ -94,15 +111,40 @@ static void test_exec_cap(void) {
   o.base_url = t.srv.url;
   nox_client_t *c;
   ASSERT_EQ(nox_client_new(&c, &loop, &o), 0);
+  int made = 0;
+  ASSERT_EQ(nox_create(NULL, c, "cap", NULL, on_made, &made), 0);
+  while (made < 1)
+    uv_run(&loop, UV_RUN_ONCE);
 
-  /* Two long commands hold both slots... */
-  static const char *const sleep2[] = {"sleep", "2", NULL};
+  /*
+   * Two commands hold both slots until the test lets them go: each marks
+   * that it runs, then waits for "release" (unisolated, so the host paths
+   * are theirs too). No timing is assumed.
+   */
+  char dir[] = "/tmp/nox-cap-XXXXXX", hold[2][4400], release[4200];
+  ASSERT(mkdtemp(dir) != NULL);
+  snprintf(release, sizeof(release), "%s/release", dir);
+  const char *holder[2][4];
+  for (int i = 0; i < 2; i++) {
+    snprintf(hold[i], sizeof(hold[i]),
+             "touch %s/up.%d; while [ ! -e %s ]; do sleep 0.05; done", dir, i,
+             release);
+    holder[i][0] = "sh";
+    holder[i][1] = "-c";
+    holder[i][2] = hold[i];
+    holder[i][3] = NULL;
+  }
   int sleepers = 0;
-  ASSERT_EQ(nox_exec(NULL, c, "cap", sleep2, NULL, on_sleeper, &sleepers), 0);
-  ASSERT_EQ(nox_exec(NULL, c, "cap", sleep2, NULL, on_sleeper, &sleepers), 0);
-  uint64_t until = uv_hrtime() + 700000000ull; /* let both reach noxd */
-  while (uv_hrtime() < until)
-    uv_run(&loop, UV_RUN_NOWAIT), usleep(10000);
+  nox_exec_options_t eo = NOX_EXEC_OPTIONS_INIT;
+  eo.timeout_seconds = 600;
+  ASSERT_EQ(nox_exec(NULL, c, "cap", holder[0], &eo, on_sleeper, &sleepers), 0);
+  ASSERT_EQ(nox_exec(NULL, c, "cap", holder[1], &eo, on_sleeper, &sleepers), 0);
+  uint64_t guard = uv_hrtime() + 120000000000ull; /* a hang guard only */
+  while (count_up(dir) < 2) {
+    ASSERT(uv_hrtime() < guard);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    usleep(10000);
+  }
 
   /* ...so a third is turned away, with Retry-After on the wire... */
   static const char *const echo[] = {"echo", "x", NULL};
@@ -124,7 +166,12 @@ static void test_exec_cap(void) {
   ASSERT_EQ(retry_after, 1);
 
   /* ...and once they are done the slots are free again. */
-  while (sleepers < 2 || ok + unavailable < 1)
+  while (ok + unavailable < 1)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(sleepers, 0);
+  FILE *f = fopen(release, "w");
+  ASSERT(f != NULL && fclose(f) == 0);
+  while (sleepers < 2)
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(unavailable, 1);
   ASSERT_EQ(nox_exec(NULL, c, "cap", echo, NULL, on_exec, NULL), 0);
@@ -136,6 +183,12 @@ static void test_exec_cap(void) {
   ASSERT_LOOP_CLOSES(&loop);
   ASSERT(noxd_test_alive(&t));
   ASSERT_EQ(noxd_test_stop(&t), 0);
+  for (int i = 0; i < 2; i++) {
+    snprintf(hold[i], sizeof(hold[i]), "%s/up.%d", dir, i);
+    unlink(hold[i]);
+  }
+  unlink(release);
+  rmdir(dir);
 }
 
 /* ---- the sandbox cap --------------------------------------------------- */
