@@ -23,8 +23,8 @@
 
 #include <curl/curl.h>
 
-#define START_DEADLINE_MS 10000u
-#define STOP_GRACE_MS 5000u
+#define START_DEADLINE_MS 60000u
+#define STOP_GRACE_MS 30000u
 #define CONTROL_TIMEOUT_MS 30000L
 
 unsigned long long nox_test_now_ms(void) {

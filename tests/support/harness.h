@@ -18,7 +18,7 @@ typedef struct nox_test_server {
 
 /*
  * Spawns argv (argv[0] is a path; NULL-terminated), reads its first stdout
- * line "... listening on http://127.0.0.1:PORT" (10 s deadline) and fills s.
+ * line "... listening on http://127.0.0.1:PORT" (60 s deadline) and fills s.
  * The child's later stdout is discarded, its stderr is inherited. Returns 0
  * or -1.
  */
