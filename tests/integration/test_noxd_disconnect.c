@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <noxrunner.h>
@@ -35,7 +36,7 @@ static noxd_test_t t;
 
 /* State ('R', 'S', 'Z'...) of a process; 0 if it is gone. */
 static char proc_state(pid_t pid) {
-  char path[64], buf[512], *p, state = 0;
+  char path[64], buf[512], state = 0;
   FILE *f;
 
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -43,7 +44,7 @@ static char proc_state(pid_t pid) {
   if (f == NULL)
     return 0;
   if (fgets(buf, sizeof(buf), f) != NULL) {
-    p = strrchr(buf, ')'); /* the command name may hold ')' */
+    const char *p = strrchr(buf, ')'); /* the command name may hold ')' */
     if (p == NULL || sscanf(p + 1, " %c", &state) != 1)
       state = 0;
   }
@@ -320,7 +321,7 @@ static int log_lines(const char *log, const char *a, const char *b) {
 int main(int argc, char **argv) {
   const char *isolation = argc > 1 ? argv[1] : "none";
   char log[] = "/tmp/noxd-disconnect-log-XXXXXX";
-  int logfd, saved;
+  int logfd, saved, status;
   int c;
   FILE *f;
 
@@ -344,7 +345,7 @@ int main(int argc, char **argv) {
   pipelined();
 
   ASSERT_LOOP_CLOSES(&loop);
-  noxd_test_stop(&t);
+  status = noxd_test_stop(&t);
 
   f = fopen(log, "r");
   ASSERT(f != NULL);
@@ -364,6 +365,10 @@ int main(int argc, char **argv) {
   ASSERT_EQ(log_lines(log, "GET /healthz 200", NULL), 1);
   /* Dropping a request whose client left is not an internal error. */
   ASSERT_EQ(log_lines(log, "internal error", NULL), 0);
+  /* A clean exit: every watch closed with the loop (and, under ASan, no
+   * leak). */
+  ASSERT(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
   unlink(log);
   nox_library_cleanup();
   return 0;

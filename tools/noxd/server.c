@@ -121,11 +121,10 @@ static void on_peer(uv_poll_t *p, int status, int events) {
   peer_watch_t *w = p->data;
   uv_os_fd_t fd;
   char byte;
-  ssize_t n;
 
   if (status == 0 && !(events & UV_DISCONNECT) &&
       uv_fileno((uv_handle_t *)p, &fd) == 0) {
-    n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
       uv_poll_start(p, UV_DISCONNECT, on_peer); /* no busy loop on them */
       return;
@@ -567,10 +566,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   static const char dropped[] = "Application reported internal error";
   noxd_server_t *s = cls;
   const char *msg = fmt;
-  va_list cp;
 
   if (s->quiet_aborts > 0) {
     if (strcmp(fmt, "%s\n") == 0) { /* MHD passes its texts as arguments */
+      va_list cp;
       va_copy(cp, ap);
       msg = va_arg(cp, const char *);
       va_end(cp);
