@@ -73,9 +73,10 @@ typedef struct noxd_server {
   unsigned active;           /* requests between first call and completion */
   unsigned execs, max_execs; /* commands running, and the cap */
   unsigned header_timeout_s, body_timeout_s, min_upload_rate;
-  void *fresh;        /* connections still sending their first request */
-  uv_timer_t sweep;   /* cuts those that take longer than header_timeout_s */
-  unsigned suspended; /* connections waiting on a nox request */
+  void *fresh;           /* connections still sending their first request */
+  uv_timer_t sweep;      /* cuts those that take longer than header_timeout_s */
+  unsigned suspended;    /* connections waiting on a nox request */
+  unsigned quiet_aborts; /* MHD messages not to log: clients that left */
   bool stopping;
   bool drained; /* the drain deadline has passed */
   bool finished;
@@ -123,6 +124,14 @@ typedef struct noxd_conn {
   bool ul_paused;    /* its read callback waits for bytes (NOX_PAUSE) */
   bool ul_eof;       /* MHD delivered the whole body */
   bool ul_wait_room; /* the connection is suspended until there is room */
+
+  /*
+   * The nox request a suspended connection waits on (an exec), canceled when
+   * the client goes away first; peer_watch watches the socket meanwhile.
+   */
+  nox_req_t *waiting;
+  void *peer_watch;
+  bool peer_gone; /* the client left before the answer: none is sent */
 
   struct MHD_Response *resp; /* answer ready to queue */
   unsigned resp_status;

@@ -416,12 +416,14 @@ static void start_exec(noxd_conn_t *c) {
   o.workdir = a.workdir;
   o.env = (const char *const *)a.env;
   o.timeout_seconds = a.timeout_seconds;
-  rc = nox_exec(NULL, c->srv->client, c->id, a.argv, &o, on_exec, c);
+  rc = nox_exec(&c->waiting, c->srv->client, c->id, a.argv, &o, on_exec, c);
   noxd_exec_args_free(&a);
-  if (rc != 0)
+  if (rc != 0) {
+    c->waiting = NULL;
     reply_refused(c, rc);
-  else
+  } else {
     c->srv->execs++;
+  }
 }
 
 /*

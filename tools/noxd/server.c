@@ -27,7 +27,7 @@ void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
                 char *body, size_t len) {
   struct MHD_Response *r;
 
-  if (c->resp != NULL) { /* the first answer wins */
+  if (c->resp != NULL || c->peer_gone) { /* the first answer wins */
     free(body);
     return;
   }
@@ -77,7 +77,87 @@ static void kick(noxd_server_t *s) {
     uv_timer_start(&s->timer, on_timer, 0, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Clients that leave                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * MHD does not poll a suspended connection, so it would see a client's close
+ * only once the answer is ready: a canceled `noxrc exec` would leave its
+ * command running to the end. While a connection waits on a nox request
+ * (c->waiting) its socket is watched here instead, on a handle of its own
+ * that outlives the connection until its close callback. A hangup, a reset
+ * or end-of-file cancels the request, which kills the command; the
+ * connection then ends without an answer. Bytes already sent after the
+ * request (pipelining) are left for MHD, and only a hangup is news then.
+ */
+typedef struct peer_watch {
+  uv_poll_t poll;
+  noxd_conn_t *c;
+} peer_watch_t;
+
+static void on_watch_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void unwatch_peer(noxd_conn_t *c) {
+  peer_watch_t *w = c->peer_watch;
+
+  if (w == NULL)
+    return;
+  c->peer_watch = NULL;
+  /* Stopped at once, so MHD may close the socket before the callback. */
+  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+}
+
+static void peer_left(noxd_conn_t *c) {
+  unwatch_peer(c);
+  c->peer_gone = true;
+  if (c->waiting != NULL)
+    nox_req_cancel(c->waiting); /* its callback resumes the connection */
+}
+
+static void on_peer(uv_poll_t *p, int status, int events) {
+  peer_watch_t *w = p->data;
+  uv_os_fd_t fd;
+  char byte;
+
+  if (status == 0 && !(events & UV_DISCONNECT) &&
+      uv_fileno((uv_handle_t *)p, &fd) == 0) {
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      uv_poll_start(p, UV_DISCONNECT, on_peer); /* no busy loop on them */
+      return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return;
+  }
+  peer_left(w->c);
+}
+
+static void watch_peer(noxd_conn_t *c) {
+  const union MHD_ConnectionInfo *i =
+      MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+  peer_watch_t *w;
+
+  if (i == NULL || c->peer_watch != NULL)
+    return;
+  w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return; /* unwatched: the command runs to its end, as before */
+  if (uv_poll_init(c->srv->loop, &w->poll, i->connect_fd) != 0) {
+    free(w);
+    return;
+  }
+  w->c = c;
+  w->poll.data = w;
+  c->peer_watch = w;
+  uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_peer);
+}
+
 void noxd_resume(noxd_conn_t *c) {
+  unwatch_peer(c);
+  c->waiting = NULL; /* its callback is running: the handle dies with it */
   if (!c->suspended)
     return;
   c->suspended = false;
@@ -214,6 +294,7 @@ void noxd_suspend(noxd_conn_t *c) {
 }
 
 void noxd_conn_free(noxd_conn_t *c) {
+  unwatch_peer(c);
   if (c->resp != NULL)
     MHD_destroy_response(c->resp);
   free(c->body);
@@ -401,8 +482,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
       MHD_suspend_connection(mc);
       c->suspended = true;
       s->suspended++;
+      if (c->waiting != NULL)
+        watch_peer(c);
       return MHD_YES;
     }
+  }
+  if (c->resp == NULL && c->peer_gone) {
+    s->quiet_aborts++; /* MHD_NO is how to drop it; not an internal error */
+    return MHD_NO;
   }
   if (c->resp == NULL)
     return MHD_NO; /* answer lost to out-of-memory */
@@ -428,7 +515,8 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe) {
 static void log_request(const noxd_conn_t *c,
                         enum MHD_RequestTerminationCode toe) {
   double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
-  const char *why = termination_name(toe);
+  /* Ended without an answer because its client left while it waited. */
+  const char *why = c->peer_gone ? "client went away" : termination_name(toe);
   char path[256];
   size_t i;
 
@@ -475,6 +563,22 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  static const char dropped[] = "Application reported internal error";
+  noxd_server_t *s = cls;
+  const char *msg = fmt;
+
+  if (s->quiet_aborts > 0) {
+    if (strcmp(fmt, "%s\n") == 0) { /* MHD passes its texts as arguments */
+      va_list cp;
+      va_copy(cp, ap);
+      msg = va_arg(cp, const char *);
+      va_end(cp);
+    }
+    if (msg != NULL && strncmp(msg, dropped, sizeof(dropped) - 1) == 0) {
+      s->quiet_aborts--;
+      return;
+    }
+  }
   fputs("noxd: mhd: ", stderr);
   vfprintf(stderr, fmt, ap);
 }
@@ -517,6 +621,7 @@ static void run_mhd(noxd_server_t *s) {
   if (s->finished)
     return;
   MHD_run(s->mhd);
+  s->quiet_aborts = 0; /* MHD logs those drops, if at all, inside the run */
   if (s->stopping) {
     maybe_finish(s);
     if (s->finished)
