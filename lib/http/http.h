@@ -122,8 +122,12 @@ int nox__json_begin(nox__json_t *js, nox_req_t *req);
 int nox__json_feed(nox__json_t *js, const char *buf, size_t len);
 int nox__json_end(nox__json_t *js);
 void nox__json_free(nox__json_t *js);
-/* Pulls a message out of an error body: {"error": "..."} or plain text. */
-void nox__json_error_message(const char *body, size_t len, char *out,
+/*
+ * Pulls a message out of an error body: {"error": "..."} (or "message",
+ * "detail") or plain text. True when the body was such a JSON object, so
+ * the message is the server's own account of the error.
+ */
+bool nox__json_error_message(const char *body, size_t len, char *out,
                              size_t outlen);
 
 /* retry.c */

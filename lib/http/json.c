@@ -355,15 +355,15 @@ static void copy_printable(char *out, size_t outlen, const char *s,
   out[o] = '\0';
 }
 
-void nox__json_error_message(const char *body, size_t len, char *out,
+bool nox__json_error_message(const char *body, size_t len, char *out,
                              size_t outlen) {
   out[0] = '\0';
   if (body == NULL || len == 0)
-    return;
+    return false;
   /* yajl_tree_parse wants a C string; the body may hold NULs or lack one. */
   char *text = malloc(len + 1);
   if (text == NULL)
-    return;
+    return false;
   memcpy(text, body, len);
   text[len] = '\0';
   yajl_val v = yajl_tree_parse(text, NULL, 0);
@@ -377,11 +377,12 @@ void nox__json_error_message(const char *body, size_t len, char *out,
         const char *str = YAJL_GET_STRING(s);
         copy_printable(out, outlen, str, strlen(str));
         yajl_tree_free(v);
-        return;
+        return true;
       }
     }
   }
   if (v != NULL)
     yajl_tree_free(v);
   copy_printable(out, outlen, body, len);
+  return false;
 }

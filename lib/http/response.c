@@ -138,8 +138,17 @@ static int map_curl(CURLcode rc) {
   }
 }
 
-static int map_status(long code) {
+/*
+ * json_error: the body was a JSON error object, the server's own account.
+ * A 400 with one is a request the backend refused as invalid: the code the
+ * local backend gives for the same request (a workdir or path outside
+ * /workspace, an empty command, a bad TTL). A bare 400 may come from
+ * anything on the way (a proxy, a load balancer): it stays NOX_EHTTP.
+ */
+static int map_status(long code, bool json_error) {
   switch (code) {
+  case 400:
+    return json_error ? NOX_EINVAL : NOX_EHTTP;
   case 401:
   case 403:
     return NOX_EAUTH;
@@ -173,12 +182,13 @@ int nox__http_finish_status(nox__xfer_t *x, CURLcode rc) {
   }
   if (x->http_status < 200 || x->http_status > 299) {
     char msg[sizeof(req->err.message)];
-    nox__json_error_message(x->errbody.data, x->errbody.len, msg, sizeof(msg));
+    bool json_error = nox__json_error_message(x->errbody.data, x->errbody.len,
+                                              msg, sizeof(msg));
     if (msg[0] != '\0')
       nox__req_set_message(req, "%s", msg);
     else
       nox__req_set_message(req, "HTTP %ld", x->http_status);
-    return map_status(x->http_status);
+    return map_status(x->http_status, json_error);
   }
   if (req->op == NOX__OP_EXEC || req->op == NOX__OP_CREATE) {
     if (x->body_bytes == 0) {
