@@ -72,13 +72,18 @@ static void test_buf(void) {
 
 static void test_error_message(void) {
   char m[64];
-  nox__json_error_message("{\"error\":\"sandbox gone\"}", 24, m, sizeof(m));
+  /* True only for a JSON object that carries the message (the 400 rule). */
+  ASSERT(nox__json_error_message("{\"error\":\"sandbox gone\"}", 24, m,
+                                 sizeof(m)));
   ASSERT_STR_EQ(m, "sandbox gone");
-  nox__json_error_message("{\"detail\":\"bad ttl\"}", 20, m, sizeof(m));
+  ASSERT(nox__json_error_message("{\"detail\":\"bad ttl\"}", 20, m,
+                                 sizeof(m)));
   ASSERT_STR_EQ(m, "bad ttl");
-  nox__json_error_message("plain\ttext\n", 11, m, sizeof(m));
+  ASSERT(!nox__json_error_message("plain\ttext\n", 11, m, sizeof(m)));
   ASSERT_STR_EQ(m, "plain text");
-  nox__json_error_message("", 0, m, sizeof(m));
+  ASSERT(!nox__json_error_message("{\"error\":5}", 11, m, sizeof(m)));
+  ASSERT(!nox__json_error_message("[\"error\"]", 9, m, sizeof(m)));
+  ASSERT(!nox__json_error_message("", 0, m, sizeof(m)));
   ASSERT_STR_EQ(m, "");
 }
 
