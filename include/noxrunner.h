@@ -428,7 +428,8 @@ typedef int (*nox_data_cb)(nox_req_t *req, const char *buf, size_t len);
  *    NOX_ECONNECT, NOX_ERESOLVE, NOX_ETRANSPORT, NOX_ETLS, NOX_EAUTH (401,
  *    403), NOX_ENOTFOUND (404), NOX_EINVAL (400 with a JSON error body: the
  *    backend refused the request, as the local backend does for the same
- *    input; the server's text is in nox_req_error()), NOX_EUNAVAIL (503),
+ *    input; the server's text is in nox_req_error(); NOX_EARCHIVE or
+ *    NOX_EBADSHELL when the body's "code" says so), NOX_EUNAVAIL (503),
  *    NOX_EHTTP (other non-2xx, and a 400 without a JSON error body; see
  *    nox_req_error()), NOX_EPROTO, NOX_ETOOBIG.
  */

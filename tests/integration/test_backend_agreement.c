@@ -16,7 +16,13 @@
 #define SANDBOX "agree"
 #define UNKNOWN "no-such-sandbox"
 
-typedef enum { OP_EXEC, OP_UPLOAD, OP_DOWNLOAD, OP_TOUCH } op_t;
+typedef enum {
+  OP_EXEC,
+  OP_UPLOAD,
+  OP_UPLOAD_JUNK, /* an archive no tar reader takes */
+  OP_DOWNLOAD,
+  OP_TOUCH
+} op_t;
 
 typedef struct {
   const char *what;
@@ -40,6 +46,8 @@ static const row_t rows[] = {
     {"upload, dest /etc", OP_UPLOAD, SANDBOX, "/etc", NOX_EINVAL, 0},
     {"upload, dest climbing out", OP_UPLOAD, SANDBOX, "/workspace/../tmp",
      NOX_EINVAL, 0},
+    {"upload, unreadable archive", OP_UPLOAD_JUNK, SANDBOX, NULL, NOX_EARCHIVE,
+     0},
     {"download, src /etc", OP_DOWNLOAD, SANDBOX, "/etc", NOX_EINVAL, 0},
     {"download, src climbing out", OP_DOWNLOAD, SANDBOX,
      "/workspace/../etc/passwd", NOX_EINVAL, 0},
@@ -109,6 +117,14 @@ static void run_row(nox_client_t *c, const row_t *row, outcome_t *o) {
     ASSERT_EQ(nox_upload(NULL, c, row->id, &uo, on_done, o), 0);
     break;
   }
+  case OP_UPLOAD_JUNK: {
+    nox_upload_options_t uo = NOX_UPLOAD_OPTIONS_INIT;
+    uo.dest = row->path;
+    uo.archive = "definitely not a tarball";
+    uo.archive_len = strlen(uo.archive);
+    ASSERT_EQ(nox_upload(NULL, c, row->id, &uo, on_done, o), 0);
+    break;
+  }
   case OP_DOWNLOAD: {
     nox_download_options_t dn = NOX_DOWNLOAD_OPTIONS_INIT;
     dn.src = row->path;
@@ -138,7 +154,7 @@ static void check_rows(nox_client_t *local, nox_client_t *http) {
     ASSERT(l.r.msg[0] != '\0');
     ASSERT(h.r.msg[0] != '\0');
     ASSERT_EQ(l.http_status, 0);
-    ASSERT_EQ(h.http_status, row->want == NOX_EINVAL ? 400 : 404);
+    ASSERT_EQ(h.http_status, row->want == NOX_ENOTFOUND ? 404 : 400);
     if (row->path != NULL) {
       ASSERT(strstr(l.r.msg, row->path) != NULL);
       ASSERT(strstr(h.r.msg, row->path) != NULL);
