@@ -57,6 +57,7 @@ static const row_t rows[] = {
     {"upload, unknown sandbox", OP_UPLOAD, UNKNOWN, NULL, NOX_ENOTFOUND, 0},
     {"download, unknown sandbox", OP_DOWNLOAD, UNKNOWN, NULL, NOX_ENOTFOUND,
      0},
+    /* Last: until the change, it creates UNKNOWN for the rows after it. */
     {"exec, unknown sandbox", OP_EXEC, UNKNOWN, NULL, NOX_ENOTFOUND, 1},
 };
 
