@@ -426,8 +426,12 @@ typedef int (*nox_data_cb)(nox_req_t *req, const char *buf, size_t len);
  *    callback never runs): NOX_EINVAL, NOX_ENOMEM, NOX_ECLOSING.
  *  - Errors given to callbacks: NOX_ECANCELED, NOX_ECLOSING, NOX_ETIMEDOUT,
  *    NOX_ECONNECT, NOX_ERESOLVE, NOX_ETRANSPORT, NOX_ETLS, NOX_EAUTH (401,
- *    403), NOX_ENOTFOUND (404), NOX_EUNAVAIL (503), NOX_EHTTP (other
- *    non-2xx; see nox_req_error()), NOX_EPROTO, NOX_ETOOBIG.
+ *    403), NOX_ENOTFOUND (404), NOX_EINVAL (400 with a JSON error body: the
+ *    backend refused the request, as the local backend does for the same
+ *    input; the server's text is in nox_req_error(); NOX_EARCHIVE or
+ *    NOX_EBADSHELL when the body's "code" says so), NOX_EUNAVAIL (503),
+ *    NOX_EHTTP (other non-2xx, and a 400 without a JSON error body; see
+ *    nox_req_error()), NOX_EPROTO, NOX_ETOOBIG.
  */
 
 /** GET /healthz. Succeeds on a 2xx answer. */
@@ -755,7 +759,15 @@ NOX_EXTERN int nox_download(nox_req_t **out, nox_client_t *client,
 
 /** What a transfer did, for uploads and downloads. Borrowed. */
 typedef struct nox_transfer_report {
-  uint64_t bytes;   /**< archive bytes moved */
+  /**
+   * Archive bytes moved. For a download, the size of the archive of src as
+   * the backend serves it (a tar.gz from noxd and the local backend),
+   * whatever the sink: on
+   * the local backend an extract_dir or on_entry download counts the
+   * archive it packs for itself. For an upload of files or a dir on the
+   * local backend, the size of the (uncompressed) archive it packs.
+   */
+  uint64_t bytes;
   uint64_t entries; /**< entries packed or unpacked */
   uint64_t refused; /**< entries refused by the extraction policy */
   char first_refused[256]; /**< path of the first refused entry, or "" */

@@ -355,15 +355,17 @@ static void copy_printable(char *out, size_t outlen, const char *s,
   out[o] = '\0';
 }
 
-void nox__json_error_message(const char *body, size_t len, char *out,
-                             size_t outlen) {
+bool nox__json_error_message(const char *body, size_t len, char *out,
+                             size_t outlen, char *code, size_t codelen) {
   out[0] = '\0';
+  if (code != NULL && codelen > 0)
+    code[0] = '\0';
   if (body == NULL || len == 0)
-    return;
+    return false;
   /* yajl_tree_parse wants a C string; the body may hold NULs or lack one. */
   char *text = malloc(len + 1);
   if (text == NULL)
-    return;
+    return false;
   memcpy(text, body, len);
   text[len] = '\0';
   yajl_val v = yajl_tree_parse(text, NULL, 0);
@@ -376,12 +378,19 @@ void nox__json_error_message(const char *body, size_t len, char *out,
       if (s != NULL) {
         const char *str = YAJL_GET_STRING(s);
         copy_printable(out, outlen, str, strlen(str));
+        const char *cpath[] = {"code", NULL};
+        yajl_val cv = yajl_tree_get(v, cpath, yajl_t_string);
+        if (cv != NULL && code != NULL && codelen > 0) {
+          const char *cs = YAJL_GET_STRING(cv);
+          copy_printable(code, codelen, cs, strlen(cs));
+        }
         yajl_tree_free(v);
-        return;
+        return true;
       }
     }
   }
   if (v != NULL)
     yajl_tree_free(v);
   copy_printable(out, outlen, body, len);
+  return false;
 }

@@ -138,8 +138,30 @@ static int map_curl(CURLcode rc) {
   }
 }
 
-static int map_status(long code) {
+/*
+ * A 400 with a JSON error body: a request the backend refused. It is
+ * NOX_EINVAL, the code the local backend gives for the same request (a
+ * workdir or path outside /workspace, an empty command, a bad TTL), unless
+ * the body's "code" names one of the other errors that are the caller's
+ * fault (noxd sends it): an unreadable archive, an unsupported shell.
+ */
+static int map_refused(const char *code) {
+  if (strcmp(code, "NOX_EARCHIVE") == 0)
+    return NOX_EARCHIVE;
+  if (strcmp(code, "NOX_EBADSHELL") == 0)
+    return NOX_EBADSHELL;
+  return NOX_EINVAL;
+}
+
+/*
+ * json_error: the body was a JSON error object, the server's own account.
+ * A bare 400 may come from anything on the way (a proxy, a load balancer):
+ * it stays NOX_EHTTP.
+ */
+static int map_status(long code, bool json_error, const char *nox_code) {
   switch (code) {
+  case 400:
+    return json_error ? map_refused(nox_code) : NOX_EHTTP;
   case 401:
   case 403:
     return NOX_EAUTH;
@@ -172,13 +194,14 @@ int nox__http_finish_status(nox__xfer_t *x, CURLcode rc) {
     return err;
   }
   if (x->http_status < 200 || x->http_status > 299) {
-    char msg[sizeof(req->err.message)];
-    nox__json_error_message(x->errbody.data, x->errbody.len, msg, sizeof(msg));
+    char msg[sizeof(req->err.message)], code[32];
+    bool json_error = nox__json_error_message(
+        x->errbody.data, x->errbody.len, msg, sizeof(msg), code, sizeof(code));
     if (msg[0] != '\0')
       nox__req_set_message(req, "%s", msg);
     else
       nox__req_set_message(req, "HTTP %ld", x->http_status);
-    return map_status(x->http_status);
+    return map_status(x->http_status, json_error, code);
   }
   if (req->op == NOX__OP_EXEC || req->op == NOX__OP_CREATE) {
     if (x->body_bytes == 0) {

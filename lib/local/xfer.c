@@ -41,8 +41,18 @@ struct nox__local_xfer {
   char buf[CHUNK];
 };
 
+/*
+ * The archive bytes of the transfer: those that went through the pipe, or,
+ * for a transfer the worker packs for itself (a download to extract_dir or
+ * on_entry, an upload of files or a dir), the size of what it packed.
+ */
+static uint64_t xfer_bytes(nox__local_xfer_t *x) {
+  return x->mode == WAIT ? nox__stream_packed(x->s) : x->bytes;
+}
+
 static void progress(nox__local_xfer_t *x, bool final) {
-  nox__stream_progress(x->s, x->req, &x->progress_ms, x->bytes, 0, final);
+  nox__stream_progress(x->s, x->req, &x->progress_ms, xfer_bytes(x), 0,
+                       final);
 }
 
 static void complete(nox__local_xfer_t *x, int status, const char *msg) {
@@ -50,7 +60,7 @@ static void complete(nox__local_xfer_t *x, int status, const char *msg) {
   int wstatus;
   char wmsg[sizeof(req->err.message)];
   nox__stream_snapshot(x->s, &req->transfer, &wstatus, wmsg, sizeof(wmsg));
-  req->transfer.bytes = x->bytes;
+  req->transfer.bytes = xfer_bytes(x);
   if (status == 0 && wstatus != 0) {
     status = wstatus;
     msg = wmsg;
@@ -262,7 +272,7 @@ int nox__local_xfer_resume(nox_req_t *req) {
 }
 
 void nox__local_xfer_abort(nox__local_xfer_t *x) {
-  x->req->transfer.bytes = x->bytes;
+  x->req->transfer.bytes = xfer_bytes(x);
   nox__stream_snapshot(x->s, &x->req->transfer, NULL, NULL, 0);
   nox__stream_abort(x->s);
 }

@@ -315,6 +315,13 @@ bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
   return done;
 }
 
+uint64_t nox__stream_packed(nox__stream_t *s) {
+  uv_mutex_lock(&s->mu);
+  uint64_t n = s->packed;
+  uv_mutex_unlock(&s->mu);
+  return n;
+}
+
 void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
                           uint64_t bytes, uint64_t total, bool final) {
   if (req->progress_cb == NULL)

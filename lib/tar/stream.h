@@ -90,6 +90,8 @@ struct nox__stream {
   bool loop_gone, async_closed;
   /* Packed bytes handed to the unpacker (the expansion ratio's base). */
   uint64_t consumed;
+  /* The size of the archive packed into the temporary file (pack_src). */
+  uint64_t packed;
 };
 
 /* ---- pool ---------------------------------------------------------------- */
@@ -146,6 +148,11 @@ void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
 /* Copies counters and the outcome; true when the worker has ended. */
 bool nox__stream_snapshot(nox__stream_t *s, nox_transfer_report_t *rep,
                           int *status, char *msg, size_t msglen);
+/*
+ * The size of the archive the worker packed for itself (pack_src or
+ * pack_files), once packed; 0 before, and for streams fed by a wire.
+ */
+uint64_t nox__stream_packed(nox__stream_t *s);
 /* The loop side lets go: aborts, closes the async handle. */
 void nox__stream_release(nox__stream_t *s);
 

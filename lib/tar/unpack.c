@@ -108,15 +108,27 @@ static int pack_to_file(unpack_t *u) {
     return NOX_EIO;
   }
   unlink(path);
-  /* The file never leaves the machine: compressing it would only cost. */
+  /*
+   * An upload's file never leaves the machine: compressing it would only
+   * cost. A download's is the tar.gz the backend serves (an on_data download
+   * of the same src gets those bytes), so its size in nox_req_transfer()
+   * and its expansion ratio are the ones the HTTP backend sees.
+   */
+  bool gzip = !s->in_place;
   int r =
       s->pack_files
-          ? nox__tar_pack_files_to(s->files, s->nfiles, false, fd_sink, NULL, u,
+          ? nox__tar_pack_files_to(s->files, s->nfiles, gzip, fd_sink, NULL, u,
                                    u->msg, u->msglen)
-          : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, false,
+          : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, gzip,
                                    fd_sink, NULL, u, u->msg, u->msglen);
-  if (r == 0 && lseek(u->fd, 0, SEEK_SET) != 0)
+  off_t size = r == 0 ? lseek(u->fd, 0, SEEK_CUR) : -1;
+  if (r == 0 && (size < 0 || lseek(u->fd, 0, SEEK_SET) != 0))
     r = NOX_EIO;
+  if (r == 0) {
+    uv_mutex_lock(&s->mu);
+    s->packed = (uint64_t)size;
+    uv_mutex_unlock(&s->mu);
+  }
   /* An upload's source is the caller's: missing is an I/O error there. */
   return r == NOX_ENOTFOUND && s->in_place ? NOX_EIO : r;
 }

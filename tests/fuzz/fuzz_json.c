@@ -92,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* Error bodies: any bytes give a printable message. */
   char msg[256];
-  nox__json_error_message(body, len, msg, sizeof(msg));
+  char code[32];
+  nox__json_error_message(body, len, msg, sizeof(msg), code, sizeof(code));
   for (const char *p = msg; *p; p++)
     if ((unsigned char)*p < 0x20)
       abort();

@@ -190,7 +190,12 @@ static void test_statuses(void) {
       {"s500x*", K_DOWNLOAD, NOX_EHTTP, 500, "injected 500", 0, NULL},
       {"s500x*,text", K_EXEC, NOX_EHTTP, 500, "injected 500", 0, NULL},
       {"s500x*,text", K_UPLOAD, NOX_EHTTP, 500, "injected 500", 0, NULL},
-      {"s400x*", K_EXEC, NOX_EHTTP, 400, "injected 400", 0, NULL},
+      /* A 400 with a JSON error body is a refused request (as on local:). */
+      {"s400x*", K_EXEC, NOX_EINVAL, 400, "injected 400", 0, NULL},
+      {"s400x*", K_UPLOAD, NOX_EINVAL, 400, "injected 400", 0, NULL},
+      {"s400x*", K_DOWNLOAD, NOX_EINVAL, 400, "injected 400", 0, NULL},
+      /* A bare 400 could come from anything on the way: it stays EHTTP. */
+      {"s400x*,text", K_EXEC, NOX_EHTTP, 400, "injected 400", 0, NULL},
       {"s409x*,text", K_CREATE, NOX_EHTTP, 409, "injected 409", 0, NULL},
       {"s502x*", K_EXEC, NOX_EHTTP, 502, "injected 502", 0, NULL},
       {"s504x*", K_HEALTH, NOX_EHTTP, 504, "injected 504", 0, NULL},

@@ -224,12 +224,15 @@ static void check_files(void) {
   ASSERT_EQ(wait_done(), 0);
   ASSERT_GT(last.data_len, 0);
 
-  /* A bad archive is the caller's fault. */
+  /*
+   * A bad archive is the caller's fault: noxd refuses it with a 400, its
+   * reason and "code": "NOX_EARCHIVE", the local backend's code.
+   */
   up.archive = "definitely not a tarball";
   up.archive_len = strlen(up.archive);
   reset();
   ASSERT_EQ(nox_upload(NULL, client, "e2e-b", &up, on_done, NULL), 0);
-  ASSERT_EQ(wait_done(), NOX_EHTTP);
+  ASSERT_EQ(wait_done(), NOX_EARCHIVE);
   ASSERT_EQ(last.http_status, 400);
   ASSERT(last.message[0] != '\0');
 }

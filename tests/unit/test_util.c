@@ -72,14 +72,31 @@ static void test_buf(void) {
 
 static void test_error_message(void) {
   char m[64];
-  nox__json_error_message("{\"error\":\"sandbox gone\"}", 24, m, sizeof(m));
+  /* True only for a JSON object that carries the message (the 400 rule). */
+  ASSERT(nox__json_error_message("{\"error\":\"sandbox gone\"}", 24, m,
+                                 sizeof(m), NULL, 0));
   ASSERT_STR_EQ(m, "sandbox gone");
-  nox__json_error_message("{\"detail\":\"bad ttl\"}", 20, m, sizeof(m));
+  ASSERT(nox__json_error_message("{\"detail\":\"bad ttl\"}", 20, m,
+                                 sizeof(m), NULL, 0));
   ASSERT_STR_EQ(m, "bad ttl");
-  nox__json_error_message("plain\ttext\n", 11, m, sizeof(m));
+  ASSERT(!nox__json_error_message("plain\ttext\n", 11, m, sizeof(m), NULL, 0));
   ASSERT_STR_EQ(m, "plain text");
-  nox__json_error_message("", 0, m, sizeof(m));
+  ASSERT(!nox__json_error_message("{\"error\":5}", 11, m, sizeof(m), NULL, 0));
+  ASSERT(!nox__json_error_message("[\"error\"]", 9, m, sizeof(m), NULL, 0));
+  ASSERT(!nox__json_error_message("", 0, m, sizeof(m), NULL, 0));
   ASSERT_STR_EQ(m, "");
+  /* noxd names the library error; "code" alone is no message. */
+  char code[32];
+  ASSERT(nox__json_error_message("{\"error\":\"bad tar\",\"code\":"
+                                 "\"NOX_EARCHIVE\"}",
+                                 41, m, sizeof(m), code, sizeof(code)));
+  ASSERT_STR_EQ(m, "bad tar");
+  ASSERT_STR_EQ(code, "NOX_EARCHIVE");
+  ASSERT(nox__json_error_message("{\"error\":\"x\"}", 13, m, sizeof(m), code,
+                                 sizeof(code)));
+  ASSERT_STR_EQ(code, "");
+  ASSERT(!nox__json_error_message("{\"code\":\"NOX_EINVAL\"}", 21, m,
+                                  sizeof(m), code, sizeof(code)));
 }
 
 int main(void) {

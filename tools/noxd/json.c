@@ -194,7 +194,8 @@ int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len) {
   return gen_finish(g, &o, ok, out, len);
 }
 
-int noxd_json_error(const char *msg, char **out, size_t *len) {
+int noxd_json_error(const char *msg, const char *code, char **out,
+                    size_t *len) {
   outbuf_t o;
   yajl_gen g = gen_new(&o);
   int ok;
@@ -204,6 +205,9 @@ int noxd_json_error(const char *msg, char **out, size_t *len) {
   ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
        gen_key(g, "error") == yajl_gen_status_ok &&
        gen_str(g, msg, strlen(msg)) == yajl_gen_status_ok &&
+       (code == NULL || (gen_key(g, "code") == yajl_gen_status_ok &&
+                         gen_str(g, code, strlen(code)) ==
+                             yajl_gen_status_ok)) &&
        yajl_gen_map_close(g) == yajl_gen_status_ok;
   return gen_finish(g, &o, ok, out, len);
 }

@@ -161,6 +161,12 @@ void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/*
+ * The same for an error of the server's library client: the body also says
+ * which one ("code": nox_err_name(err)), so that a libnoxrunner client
+ * gives the code the local backend would have given.
+ */
+void noxd_reply_nox_error(noxd_conn_t *c, int err, const char *msg);
 /* Called by an operation's callback: the answer is set, go on with it. */
 void noxd_resume(noxd_conn_t *c);
 
@@ -205,7 +211,9 @@ int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
 /* JSON answers, malloc'd; invalid UTF-8 in strings becomes U+FFFD. */
 int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len);
 int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len);
-int noxd_json_error(const char *msg, char **out, size_t *len);
+/* {"error": msg}, and "code": code when code is not NULL. */
+int noxd_json_error(const char *msg, const char *code, char **out,
+                    size_t *len);
 
 /* Length of the valid UTF-8 sequence at s (1 to 4), 0 if invalid. */
 size_t noxd_utf8_seq(const unsigned char *s, size_t n);

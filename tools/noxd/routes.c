@@ -154,16 +154,23 @@ static void reply_failure(noxd_conn_t *c, nox_req_t *req, int status) {
 
   if (status == NOX_ECLOSING)
     msg = "server is shutting down";
-  noxd_reply_error(c, noxd_status_for(status), "%s", msg);
+  noxd_reply_nox_error(c, status, msg);
   /* --max-sandboxes, or --max-pids when a command could not start. */
   if (status == NOX_EUNAVAIL && c->resp != NULL)
     MHD_add_response_header(c->resp, MHD_HTTP_HEADER_RETRY_AFTER,
                             NOXD_RETRY_AFTER_SANDBOXES);
 }
 
-/* A starting call failed at once: its callback will never run. */
+/*
+ * A starting call failed at once: its callback will never run. The client
+ * said which argument broke which rule (nox_client_last_error()).
+ */
 static void reply_refused(noxd_conn_t *c, int rc) {
-  noxd_reply_error(c, noxd_status_for(rc), "%s", nox_strerror(rc));
+  const nox_error_t *e = nox_client_last_error(c->srv->client);
+  const char *msg =
+      e != NULL && e->code == rc && e->message[0] ? e->message : NULL;
+
+  noxd_reply_nox_error(c, rc, msg != NULL ? msg : nox_strerror(rc));
 }
 
 static void reply_copy(noxd_conn_t *c, unsigned status, const char *type,

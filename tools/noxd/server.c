@@ -52,19 +52,32 @@ void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
   c->resp_status = status;
 }
 
-void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
-  char msg[512];
+static void reply_json_error(noxd_conn_t *c, unsigned status,
+                             const char *msg, const char *code) {
   char *body;
   size_t len;
+
+  if (noxd_json_error(msg, code, &body, &len) != 0)
+    noxd_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
+  else
+    noxd_reply(c, status, "application/json", body, len);
+}
+
+void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
+  char msg[512];
   va_list ap;
 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (noxd_json_error(msg, &body, &len) != 0)
-    noxd_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
-  else
-    noxd_reply(c, status, "application/json", body, len);
+  reply_json_error(c, status, msg, NULL);
+}
+
+void noxd_reply_nox_error(noxd_conn_t *c, int err, const char *msg) {
+  char text[512];
+
+  snprintf(text, sizeof(text), "%s", msg);
+  reply_json_error(c, noxd_status_for(err), text, nox_err_name(err));
 }
 
 static void on_timer(uv_timer_t *t) {
