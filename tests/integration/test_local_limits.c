@@ -1,9 +1,9 @@
 /*
  * local_max_sandboxes: past the cap, making a NEW sandbox (create, or the
- * sandbox an exec of an unknown id makes with local_auto_create) fails with NOX_EUNAVAIL and a
- * message, while create of a live id and everything on live sandboxes still
- * work; delete and expiry free a slot; two clients sharing one root share
- * the count.
+ * sandbox an exec of an unknown id makes with local_auto_create) fails with
+ * NOX_EUNAVAIL and a message, while create of a live id and everything on
+ * live sandboxes still work; delete and expiry free a slot; two clients
+ * sharing one root share the count.
  */
 #include "local_util.h"
 
