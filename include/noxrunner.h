@@ -177,11 +177,11 @@ typedef enum {
 
 /**
  * The layout version of nox_client_options_t this header describes. Layout
- * 2 added local_max_sandboxes and local_max_pids at the end; a program
- * built against layout 1 keeps working (the new fields take their
- * defaults).
+ * 2 added local_max_sandboxes and local_max_pids at the end, layout 3
+ * local_auto_create after them; a program built against layout 1 or 2
+ * keeps working (the fields its layout lacks take their defaults).
  */
-#define NOX_CLIENT_OPTIONS_VERSION 2
+#define NOX_CLIENT_OPTIONS_VERSION 3
 
 /**
  * Client options. Initialise with NOX_CLIENT_OPTIONS_INIT, then set fields.
@@ -284,7 +284,8 @@ typedef struct nox_client_options {
    * TTL has passed; expired ones not yet reaped, and directories left
    * half-made by a crash, do not count. Only making a NEW sandbox is
    * refused past the cap, with NOX_EUNAVAIL: nox_create() of an id that
-   * does not exist, and the sandbox nox_exec() makes for an unknown id.
+   * does not exist, and the sandbox nox_exec() makes for an unknown id with
+   * local_auto_create.
    * nox_create() of a live id and every operation on live sandboxes still
    * work; a delete or an expiry frees a slot at once. The count covers the
    * whole root and is taken under the root's lock, so processes sharing a
@@ -305,6 +306,16 @@ typedef struct nox_client_options {
    * isolation is NOX_ISOLATION_NONE.
    */
   uint32_t local_max_pids;
+  /**
+   * Local backend: nonzero makes nox_exec() on an id that names no live
+   * sandbox create it (default TTL, no limits) and run the command there,
+   * as the Python client's local mode does; kept for compatibility with
+   * it. 0 (the default) fails such an exec with NOX_ENOTFOUND, as the
+   * spec and the HTTP backend do, so a mistyped, deleted or expired id
+   * never silently becomes a fresh sandbox. Upload, download and touch of
+   * an unknown id fail with NOX_ENOTFOUND either way. Layout 3.
+   */
+  int local_auto_create;
 } nox_client_options_t;
 
 /** Use as max_retries to turn retries off (0 means "the default"). */
@@ -313,7 +324,7 @@ typedef struct nox_client_options {
 /** Initialiser of nox_client_options_t: every field at its default. */
 #define NOX_CLIENT_OPTIONS_INIT                                                \
   { NOX_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
+    NOX_HTTP_AUTO, NOX_ISOLATION_AUTO, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /** Called once when nox_client_close() has finished; data is the caller's. */
 typedef void (*nox_close_cb)(void *data);
@@ -542,7 +553,9 @@ typedef void (*nox_exec_cb)(nox_req_t *req, int status,
  * least one element; strings must be valid UTF-8. opts may be NULL. A
  * non-zero exit code is not an error: status is 0 and result->exit_code
  * tells. result is NULL unless status is 0. The HTTP deadline is
- * timeout_seconds plus the client's exec_grace_ms.
+ * timeout_seconds plus the client's exec_grace_ms. An id that names no
+ * live sandbox fails with NOX_ENOTFOUND (404); create it first, or see
+ * nox_client_options_t::local_auto_create for the local backend.
  */
 NOX_EXTERN int nox_exec(nox_req_t **out, nox_client_t *client,
                         const char *session_id, const char *const argv[],

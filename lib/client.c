@@ -86,10 +86,15 @@ int nox_client_new(nox_client_t **out, uv_loop_t *loop,
   *out = NULL;
   if (opts == NULL)
     opts = &defaults;
-  /* Layout 1 ended where local_max_sandboxes begins (see the header). */
+  /*
+   * Layout 1 ended where local_max_sandboxes begins, layout 2 where
+   * local_auto_create begins (see the header).
+   */
   size_t size;
   if (opts->version == NOX_CLIENT_OPTIONS_VERSION)
     size = sizeof(*opts);
+  else if (opts->version == 2)
+    size = offsetof(nox_client_options_t, local_auto_create);
   else if (opts->version == 1)
     size = offsetof(nox_client_options_t, local_max_sandboxes);
   else

@@ -137,7 +137,8 @@ int nox__local_parse_limits(const nox__local_meta_t *m,
 
 typedef enum {
   NOX__SESS_GET,    /* must exist */
-  NOX__SESS_ENSURE, /* made with default settings if missing (exec) */
+  NOX__SESS_ENSURE, /* made with default settings if missing (exec, with
+                       local_auto_create) */
   NOX__SESS_CREATE, /* made, or its ttl and limits updated */
   NOX__SESS_TOUCH   /* must exist; expiry moves to now + ttl */
 } nox__sess_mode_t;

@@ -82,8 +82,11 @@ static void download_run(nox__local_job_t *job) {
 
 /* ---- exec --------------------------------------------------------------- */
 
+/* An unknown id is NOX_ENOTFOUND unless local_auto_create (Python compat). */
 static void exec_run(nox__local_job_t *job) {
-  job->status = nox__local_session_open(job, NOX__SESS_ENSURE);
+  job->status = nox__local_session_open(
+      job, job->local->client->opts.local_auto_create ? NOX__SESS_ENSURE
+                                                      : NOX__SESS_GET);
   if (job->status == 0)
     job->status = nox__local_map_path(
         job->workspace, job->path, NOX__PATH_MKDIR, &job->hostdir,

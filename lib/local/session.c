@@ -409,7 +409,7 @@ int nox__local_session_open(nox__local_job_t *job, nox__sess_mode_t mode) {
     exists = 0;
   }
 
-  if (!exists && (mode == NOX__SESS_GET || mode == NOX__SESS_TOUCH)) {
+  if (!exists && mode != NOX__SESS_CREATE && mode != NOX__SESS_ENSURE) {
     snprintf(job->msg, sizeof(job->msg), "no sandbox \"%.200s\"",
              job->session_id);
     r = NOX_ENOTFOUND;

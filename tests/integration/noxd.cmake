@@ -25,13 +25,16 @@ if(TARGET noxd)
   target_link_libraries(test_noxd_output PRIVATE PkgConfig::YAJL)
   nox_add_test(test_noxd_disconnect
     SOURCES integration/test_noxd_disconnect.c ${_noxd_util} LABELS noxd)
+  nox_add_test(test_noxd_unknown
+    SOURCES integration/test_noxd_unknown.c ${_noxd_util} LABELS noxd)
   nox_add_test(test_noxd_forkbomb
     SOURCES integration/test_noxd_forkbomb.c ${_noxd_util} LABELS noxd)
   # Exits 77 only when noxd can make no pids cgroup here (e.g. not root).
   set_tests_properties(test_noxd_forkbomb PROPERTIES SKIP_RETURN_CODE 77)
   foreach(_t test_noxd_bad_requests test_noxd_e2e test_noxd_concurrency
              test_noxd_sigterm test_noxd_limits test_noxd_forkbomb
-             test_noxd_output test_noxd_disconnect)
+             test_noxd_output test_noxd_disconnect
+             test_noxd_unknown)
     add_dependencies(${_t} noxd)
   endforeach()
 

@@ -118,6 +118,14 @@ def check(base):
     assert status in (200, 204), status
     status, _ = request(base, "POST", f"/v1/sandboxes/{sid}/touch")
     assert status == 404, status
+    # Over HTTP an exec of a deleted (or never made) sandbox is a 404 the
+    # client raises, never a fresh sandbox: only its local mode makes one.
+    status, body = request(base, "POST", f"/v1/sandboxes/{sid}/exec",
+                           {"cmd": ["echo", "hi"], "workdir": "/workspace",
+                            "timeoutSeconds": 30})
+    assert status == 404 and sid in json.loads(body)["error"], (status, body)
+    status, _ = request(base, "POST", f"/v1/sandboxes/{sid}/touch")
+    assert status == 404, status
 
 
 def main():

@@ -314,6 +314,19 @@ def backend_suite(tag, base):
     code, out, err = run(base, "touch", sid)
     check(tag + " touch a missing sandbox says what to try", code == 1 and
           b"noxrc create" in err, err)
+    # exec and sh never make a missing sandbox: not found, exit 1, named.
+    for verb, args in (("exec", ("echo", "hi")), ("sh", ("echo hi",))):
+        code, out, err = run(base, verb, sid + "-never", *args)
+        check(tag + " " + verb + " of a missing sandbox: exit 1, says what "
+              "to try", code == 1 and out == b"" and
+              ("no sandbox \"%s-never\"" % sid).encode() in err and
+              b"noxrc create" in err, (code, out, err))
+        code, obj, err, _ = run_json(base, verb, sid + "-never", *args)
+        check(tag + " " + verb + " of a missing sandbox --json", code == 1 and
+              obj["ok"] is False and obj["error"] == "NOX_ENOTFOUND",
+              (code, obj, err))
+    code, out, err = run(base, "touch", sid + "-never")
+    check(tag + " exec made no sandbox", code == 1, (code, out, err))
 
     shell_suite(tag, base, sid + "-sh")
 
@@ -612,8 +625,12 @@ def main():
         code, obj, err, _ = run_json(None, "health",
                                      env=dict(ENV, NOXRUNNER_BASE_URL=url))
         check("NOXRUNNER_BASE_URL", code == 0 and obj["baseUrl"] == url, obj)
+        code, out, err = run(None, "--local-test", "create", "lt")
+        check("--local-test create", code == 0, (code, out, err))
         code, out, err = run(None, "--local-test", "exec", "lt", "echo", "hi")
         check("--local-test", code == 0 and out == b"hi\n", (code, out, err))
+        code, out, err = run(None, "--local-test", "delete", "lt")
+        check("--local-test delete", code == 0, (code, out, err))
 
         # Tokens.
         code, out, err = run(turl, "create", "t1")

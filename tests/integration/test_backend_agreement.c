@@ -30,35 +30,26 @@ typedef struct {
   const char *id;
   const char *path; /* workdir, dest or src; NULL for the default */
   int want;
-  /*
-   * 1: exec on an unknown sandbox still creates it on both backends until
-   * the change that makes it NOX_ENOTFOUND is merged. Until then only the
-   * agreement is asserted; set it to 0 then.
-   */
-  int pending_exec_404;
 } row_t;
 
 static const row_t rows[] = {
-    {"exec, workdir /etc", OP_EXEC, SANDBOX, "/etc", NOX_EINVAL, 0},
+    {"exec, workdir /etc", OP_EXEC, SANDBOX, "/etc", NOX_EINVAL},
     {"exec, workdir climbing out", OP_EXEC, SANDBOX, "/workspace/../etc",
-     NOX_EINVAL, 0},
-    {"exec, workdir /", OP_EXEC, SANDBOX, "/", NOX_EINVAL, 0},
-    {"upload, dest /etc", OP_UPLOAD, SANDBOX, "/etc", NOX_EINVAL, 0},
+     NOX_EINVAL},
+    {"exec, workdir /", OP_EXEC, SANDBOX, "/", NOX_EINVAL},
+    {"upload, dest /etc", OP_UPLOAD, SANDBOX, "/etc", NOX_EINVAL},
     {"upload, dest climbing out", OP_UPLOAD, SANDBOX, "/workspace/../tmp",
-     NOX_EINVAL, 0},
-    {"upload, unreadable archive", OP_UPLOAD_JUNK, SANDBOX, NULL, NOX_EARCHIVE,
-     0},
-    {"download, src /etc", OP_DOWNLOAD, SANDBOX, "/etc", NOX_EINVAL, 0},
+     NOX_EINVAL},
+    {"upload, unreadable archive", OP_UPLOAD_JUNK, SANDBOX, NULL, NOX_EARCHIVE},
+    {"download, src /etc", OP_DOWNLOAD, SANDBOX, "/etc", NOX_EINVAL},
     {"download, src climbing out", OP_DOWNLOAD, SANDBOX,
-     "/workspace/../etc/passwd", NOX_EINVAL, 0},
+     "/workspace/../etc/passwd", NOX_EINVAL},
     {"download, missing src", OP_DOWNLOAD, SANDBOX, "/workspace/missing",
-     NOX_ENOTFOUND, 0},
-    {"touch, unknown sandbox", OP_TOUCH, UNKNOWN, NULL, NOX_ENOTFOUND, 0},
-    {"upload, unknown sandbox", OP_UPLOAD, UNKNOWN, NULL, NOX_ENOTFOUND, 0},
-    {"download, unknown sandbox", OP_DOWNLOAD, UNKNOWN, NULL, NOX_ENOTFOUND,
-     0},
-    /* Last: until the change, it creates UNKNOWN for the rows after it. */
-    {"exec, unknown sandbox", OP_EXEC, UNKNOWN, NULL, NOX_ENOTFOUND, 1},
+     NOX_ENOTFOUND},
+    {"touch, unknown sandbox", OP_TOUCH, UNKNOWN, NULL, NOX_ENOTFOUND},
+    {"upload, unknown sandbox", OP_UPLOAD, UNKNOWN, NULL, NOX_ENOTFOUND},
+    {"download, unknown sandbox", OP_DOWNLOAD, UNKNOWN, NULL, NOX_ENOTFOUND},
+    {"exec, unknown sandbox", OP_EXEC, UNKNOWN, NULL, NOX_ENOTFOUND},
 };
 
 typedef struct {
@@ -149,8 +140,6 @@ static void check_rows(nox_client_t *local, nox_client_t *http) {
             row->what, nox_err_name(l.r.status), l.r.msg, "",
             nox_err_name(h.r.status), h.r.msg);
     ASSERT_EQ(l.r.status, h.r.status);
-    if (row->pending_exec_404)
-      continue; /* see row_t */
     ASSERT_EQ(l.r.status, row->want);
     ASSERT(l.r.msg[0] != '\0');
     ASSERT(h.r.msg[0] != '\0');

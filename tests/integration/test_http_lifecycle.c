@@ -440,6 +440,11 @@ static void test_bad_arguments(void) {
   ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), 0);
   nox_client_close(bad, NULL, NULL);
   bad = NULL;
+  /* ...and one built against layout 2 (before local_auto_create). */
+  co.version = 2;
+  ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), 0);
+  nox_client_close(bad, NULL, NULL);
+  bad = NULL;
   co.version = NOX_CLIENT_OPTIONS_VERSION;
   co.base_url = "ftp://127.0.0.1/";
   ASSERT_EQ(nox_client_new(&bad, &t.loop, &co), NOX_EUNSUPPORTED);

@@ -177,13 +177,14 @@ static void check_delete(nox_client_t *c, const char *root) {
   ASSERT_EQ(lt_download(c, "alpha", NULL, &r), NOX_ENOTFOUND);
   lt_res_free(&r);
 
-  /* exec of an unknown session makes it (the reference local convention). */
-  ASSERT_EQ(lt_exec_opts(c, "made-by-exec", echo, NULL, &r), 0);
-  ASSERT_STR_EQ(r.out, "auto\n");
+  /* exec of an unknown session fails and makes nothing (the spec's 404). */
+  ASSERT_EQ(lt_exec_opts(c, "never-made", echo, NULL, &r), NOX_ENOTFOUND);
+  ASSERT(strstr(r.msg, "\"never-made\"") != NULL);
   lt_res_free(&r);
-  ASSERT_EQ(lt_count_sandboxes(root), before);
-  ASSERT_EQ(lt_simple(nox_touch, c, "made-by-exec"), 0);
-  ASSERT_EQ(lt_simple(nox_delete, c, "made-by-exec"), 0);
+  ASSERT_EQ(lt_count_sandboxes(root), before - 1);
+  ASSERT_EQ(lt_exec_opts(c, "alpha", echo, NULL, &r), NOX_ENOTFOUND);
+  lt_res_free(&r);
+  ASSERT_EQ(lt_count_sandboxes(root), before - 1);
   ASSERT_EQ(lt_simple(nox_delete, c, "beta"), 0);
   ASSERT_EQ(lt_count_sandboxes(root), 0);
 }

@@ -70,6 +70,7 @@ int main(void) {
   eo.timeout_seconds = 120;
 
   /* Cancel a running command: it completes canceled, the process dies. */
+  ASSERT_EQ(lt_create(c, "x", 0, &r), 0);
   memset(&r, 0, sizeof(r));
   ASSERT_EQ(nox_exec(&req, c, "x", sleeper, &eo, on_canceled_exec, &r), 0);
   lt_sleep(&loop, 300);

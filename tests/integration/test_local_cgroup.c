@@ -202,6 +202,11 @@ int main(void) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   find_mount();
   c = client(&loop, root, 12, 0);
+  {
+    static const char *const ids[] = {"a", "capped", "full", "t", "b", "many"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+      ASSERT_EQ(lt_create(c, ids[i], 0, &r), 0);
+  }
 
   /* A command runs in a cgroup of its own, below its sandbox's. */
   ASSERT_EQ(sh(c, "a", 30,

@@ -59,6 +59,7 @@ static void check_env(nox_client_t *c, int isolated) {
   lt_res_t r;
 
   ASSERT_EQ(setenv("NOX_LOCAL_SECRET", "must-not-leak", 1), 0);
+  ASSERT_EQ(lt_create(c, "env", 0, &r), 0);
   ASSERT_EQ(lt_exec_opts(c, "env", argv, NULL, &r), 0);
   ASSERT_EQ(r.exit_code, 0);
   ASSERT(strstr(r.out, "must-not-leak") == NULL);

@@ -81,6 +81,7 @@ int main(void) {
 
   /* Unisolated, everything below succeeds: the checks can tell. */
   open_c = lt_client(&loop, root, NOX_ISOLATION_NONE);
+  ASSERT_EQ(lt_create(open_c, "open", 0, &r), 0);
   ASSERT_EQ(lt_exec_opts(open_c, "open", net, NULL, &r), 0);
   ASSERT_EQ(r.exit_code, 0);
   lt_res_free(&r);
@@ -94,6 +95,8 @@ int main(void) {
   lt_close(open_c);
 
   c = lt_client(&loop, root, NOX_ISOLATION_BWRAP);
+  ASSERT_EQ(lt_create(c, "a", 0, &r), 0);
+  ASSERT_EQ(lt_create(c, "b", 0, &r), 0);
 
   /* No network: the connect fails, nothing reaches the listener. */
   ASSERT_EQ(lt_exec_opts(c, "a", net, NULL, &r), 0);

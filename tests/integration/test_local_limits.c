@@ -1,9 +1,9 @@
 /*
  * local_max_sandboxes: past the cap, making a NEW sandbox (create, or the
- * sandbox an exec of an unknown id makes) fails with NOX_EUNAVAIL and a
- * message, while create of a live id and everything on live sandboxes still
- * work; delete and expiry free a slot; two clients sharing one root share
- * the count.
+ * sandbox an exec of an unknown id makes with local_auto_create) fails with
+ * NOX_EUNAVAIL and a message, while create of a live id and everything on
+ * live sandboxes still work; delete and expiry free a slot; two clients
+ * sharing one root share the count.
  */
 #include "local_util.h"
 
@@ -12,6 +12,8 @@ static nox_client_t *capped_client(uv_loop_t *loop, const char *root,
   nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
   o.isolation = NOX_ISOLATION_NONE;
   o.local_max_sandboxes = cap;
+  /* An exec of an unknown id makes a sandbox, which the cap must count. */
+  o.local_auto_create = 1;
   /* The reaper must not be what frees the expired slot below. */
   o.reap_interval_ms = 3600 * 1000;
   return lt_client_with(loop, root, &o);

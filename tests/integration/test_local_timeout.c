@@ -28,6 +28,7 @@ static void check_timeout(nox_client_t *c, int isolation) {
            "sh -c 'sleep %s & wait' & sleep %s",
            t1, t2, t3);
   o.timeout_seconds = 1;
+  ASSERT_EQ(lt_create(c, "slow", 0, &r), 0);
   uint64_t t0 = uv_hrtime();
   ASSERT_EQ(lt_exec_opts(c, "slow", argv, &o, &r), 0);
   uint64_t ms = (uv_hrtime() - t0) / 1000000;
@@ -94,6 +95,7 @@ static void check_caps(uv_loop_t *loop, const char *root, int isolation) {
   co.max_output_bytes = 1000;
   ASSERT_EQ(nox_client_new(&c, loop, &co), 0);
 
+  ASSERT_EQ(lt_create(c, "caps", 0, &r), 0);
   lt_sh(c, "caps",
         "head -c 5000 /dev/zero | tr '\\0' a; "
         "head -c 3000 /dev/zero | tr '\\0' b >&2",

@@ -73,6 +73,7 @@ int main(void) {
   lt_res_free(&s1);
 
   /* delete kills what runs there first. */
+  ASSERT_EQ(lt_create(c, "victim", 0, &r), 0);
   start_sleeper(c, "victim", &s2);
   lt_sleep(&loop, 300);
   ASSERT(!s2.done);

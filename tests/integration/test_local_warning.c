@@ -28,6 +28,7 @@ static int child(const char *mode, const char *root) {
   err = nox_client_new(&c, &loop, &o);
   printf("new=%s\n", nox_err_name(err));
   if (err == 0) {
+    ASSERT_EQ(lt_create(c, "w", 0, &r), 0);
     for (i = 0; i < 3; i++) {
       lt_sh(c, "w", "echo ran", &r);
       printf("exec=%d %s", r.exit_code, r.out);

@@ -47,6 +47,7 @@ static void run(uv_loop_t *loop, int isolation) {
            "ln -s /etc etc-link; ln -s .. up; ln -s %s out-link; "
            "mkdir -p real/sub; ln -s real/sub in-link",
            outside);
+  ASSERT_EQ(lt_create(c, "wd", 0, &r), 0);
   lt_sh(c, "wd", script, &r);
   ASSERT_EQ(r.exit_code, 0);
   lt_res_free(&r);

@@ -304,6 +304,10 @@ static void check_dot_ids(const noxd_test_t *t) {
   noxd_http_opts_t o = {NULL, json, strlen(json), false};
   char url[512], *body;
 
+  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    snprintf(url, sizeof(url), "%s/v1/sandboxes/%s", t->srv.url, ids[i]);
+    ASSERT_EQ(noxd_http("PUT", url, NULL, NULL, NULL), 200);
+  }
   for (int round = 0; round < 2; round++) {
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
       snprintf(url, sizeof(url), "%s/v1/sandboxes/%s/exec", t->srv.url, ids[i]);
@@ -354,6 +358,11 @@ int main(int argc, char **argv) {
   ASSERT_EQ(simple(nox_touch, "e2e-never"), NOX_ENOTFOUND);
   ASSERT_EQ(last.http_status, 404);
   ASSERT(last.message[0] != '\0');
+  /* exec does not make an unknown sandbox either: 404, and still none. */
+  ASSERT_EQ(shell("e2e-never", "true", NULL), NOX_ENOTFOUND);
+  ASSERT_EQ(last.http_status, 404);
+  ASSERT(strstr(last.message, "e2e-never") != NULL);
+  ASSERT_EQ(simple(nox_touch, "e2e-never"), NOX_ENOTFOUND);
 
   check_exec();
   check_files();

@@ -172,6 +172,11 @@ int main(void) {
   ASSERT_EQ(nox_library_init(), 0);
   ASSERT_EQ(noxd_test_start(&t, "none", extra), 0);
   find_mount(mount_dir, sizeof(mount_dir));
+  static const char *const ids[] = {"probe", "bomb", "calm"};
+  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    snprintf(url, sizeof(url), "%s/v1/sandboxes/%s", t.srv.url, ids[i]);
+    ASSERT_EQ(noxd_http("PUT", url, NULL, NULL, NULL), 200);
+  }
 
   /* Where noxd puts a command: skip when it has no cgroup at all. */
   snprintf(url, sizeof(url), "%s/v1/sandboxes/probe/exec", t.srv.url);

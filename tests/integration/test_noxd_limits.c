@@ -1,8 +1,8 @@
 /*
  * noxd's limits: past --max-execs an exec gets 503 with Retry-After (and the
  * library reports NOX_EUNAVAIL without retrying it); past --max-sandboxes
- * making a new sandbox gets 503 with Retry-After while existing ones work
- * on; a client dripping its
+ * making a new sandbox (by create, or with --auto-create by an exec) gets
+ * 503 with Retry-After while existing ones work on; a client dripping its
  * request headers or its JSON body a byte at a time is cut off while other
  * clients are served; noxd stays up throughout.
  */
@@ -84,12 +84,6 @@ static void on_sleeper(nox_req_t *req, int status, const nox_exec_result_t *r) {
   (*(int *)nox_req_data(req))++;
 }
 
-static void on_made(nox_req_t *req, int status, const nox_sandbox_info_t *i) {
-  (void)i;
-  ASSERT_EQ(status, 0);
-  (*(int *)nox_req_data(req))++;
-}
-
 /* How many "up.*" files the holders have left in dir. */
 static int count_up(const char *dir) {
   char p[4200];
@@ -111,10 +105,9 @@ static void test_exec_cap(void) {
   o.base_url = t.srv.url;
   nox_client_t *c;
   ASSERT_EQ(nox_client_new(&c, &loop, &o), 0);
-  int made = 0;
-  ASSERT_EQ(nox_create(NULL, c, "cap", NULL, on_made, &made), 0);
-  while (made < 1)
-    uv_run(&loop, UV_RUN_ONCE);
+  char url[300];
+  snprintf(url, sizeof(url), "%s/v1/sandboxes/cap", t.srv.url);
+  ASSERT_EQ(noxd_http("PUT", url, NULL, NULL, NULL), 200);
 
   /*
    * Two commands hold both slots until the test lets them go: each marks
@@ -149,7 +142,6 @@ static void test_exec_cap(void) {
   /* ...so a third is turned away, with Retry-After on the wire... */
   static const char *const echo[] = {"echo", "x", NULL};
   ASSERT_EQ(nox_exec(NULL, c, "cap", echo, NULL, on_exec, NULL), 0);
-  char url[300];
   snprintf(url, sizeof(url), "%s/v1/sandboxes/cap/exec", t.srv.url);
   CURL *e = curl_easy_init();
   int retry_after = 0;
@@ -238,7 +230,8 @@ static void on_capped_create(nox_req_t *req, int status,
 
 static void test_sandbox_cap(void) {
   noxd_test_t t;
-  const char *extra[] = {"--max-sandboxes", "2", NULL};
+  /* --auto-create: an exec of an unknown id makes a sandbox, and counts. */
+  const char *extra[] = {"--max-sandboxes", "2", "--auto-create", NULL};
   char url[300], msg[256];
   int ra;
 

@@ -104,6 +104,11 @@ int main(int argc, char **argv) {
   opts.base_url = t.srv.url;
   opts.max_retries = NOX_RETRIES_NONE;
   ASSERT_EQ(nox_client_new(&client, &loop, &opts), 0);
+  {
+    char url[512];
+    snprintf(url, sizeof(url), "%s/v1/sandboxes/long", t.srv.url);
+    ASSERT_EQ(noxd_http("PUT", url, NULL, NULL, NULL), 200);
+  }
   ASSERT_EQ(nox_exec(NULL, client, "long", cmd, NULL, on_exec, result), 0);
 
   /* Bounded wait for the command to be running under noxd. */

@@ -67,10 +67,7 @@ int main(int argc, char **argv) {
   /* Some touch in the last TTL moved expiresAt at least 3 s later. */
   ASSERT_GE(nox_sandbox_expires_at(leased), e0 + 3);
 
-  /*
-   * The control expired: its touch answers 404 and marks it lost (an exec
-   * would re-create it here: exec ensures the sandbox on these backends).
-   */
+  /* The control expired: its touch answers 404 and marks it lost. */
   memset(&x, 0, sizeof(x));
   ASSERT_EQ(nox_sandbox_touch(NULL, plain, on_touch, &x), 0);
   lt_wait(&loop, &x);

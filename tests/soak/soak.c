@@ -84,6 +84,21 @@ static void start_one(soak_t *s) {
   }
 }
 
+/* The sandbox exists before the first exec (an unknown one is a 404). */
+static void on_create(nox_req_t *req, int status,
+                      const nox_sandbox_info_t *info) {
+  soak_t *s = nox_req_data(req);
+  (void)info;
+  if (status != 0) {
+    fprintf(stderr, "create: %s: %s\n", nox_err_name(status),
+            nox_req_error(req)->message);
+    s->errors++;
+    return;
+  }
+  for (int i = 0; i < s->concurrency; i++)
+    start_one(s);
+}
+
 static void average(const soak_t *s, int from, int to, double *rss,
                     double *fds) {
   *rss = *fds = 0;
@@ -136,8 +151,10 @@ int main(int argc, char **argv) {
   }
   uint64_t t0 = uv_hrtime();
   s.deadline_ns = t0 + (uint64_t)max_seconds * 1000000000ull;
-  for (int i = 0; i < s.concurrency; i++)
-    start_one(&s);
+  if (nox_create(NULL, s.client, "soak", NULL, on_create, &s) != 0) {
+    fprintf(stderr, "nox_create refused\n");
+    return 1;
+  }
   uv_run(&s.loop, UV_RUN_DEFAULT);
   double secs = (double)(uv_hrtime() - t0) / 1e9;
   nox_client_close(s.client, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * noxd --listen HOST:PORT --root DIR [--isolation auto|bwrap|none]
  *      [--token SECRET] [--max-body BYTES] [--max-execs N]
- *      [--max-output BYTES] ...
+ *      [--max-output BYTES] [--auto-create] ...
  *
  * Serves the NoxRunner protocol from sandboxes kept under DIR. Prints
  * "noxd listening on http://HOST:PORT" as its first stdout line (PORT 0
@@ -27,7 +27,7 @@ static void usage(FILE *f) {
           "            [--header-timeout S] [--body-timeout S] "
           "[--min-upload-rate BYTES]\n"
           "            [--max-sandboxes N] [--max-pids N] "
-          "[--max-output BYTES]\n"
+          "[--max-output BYTES] [--auto-create]\n"
           "  --listen     address to serve on (default %s; port 0 picks "
           "one)\n"
           "  --root       directory holding the sandboxes\n"
@@ -54,7 +54,13 @@ static void usage(FILE *f) {
           "stderr; past it\n"
           "                    the rest is dropped and the answer says "
           "\"stdoutTruncated\": true\n"
-          "                    (or stderrTruncated) (default %zu)\n",
+          "                    (or stderrTruncated) (default %zu)\n"
+          "  --auto-create     exec on an unknown sandbox creates it "
+          "(default TTL) and runs\n"
+          "                    there, as the Python client's local mode "
+          "does; without it\n"
+          "                    such an exec is 404, as for upload, download "
+          "and touch\n",
           NOXD_DEFAULT_LISTEN, NOXD_DEFAULT_MAX_BODY, NOXD_DEFAULT_MAX_EXECS,
           NOXD_DEFAULT_HEADER_TIMEOUT_S, NOXD_DEFAULT_BODY_TIMEOUT_S,
           NOXD_DEFAULT_MIN_UPLOAD_RATE, NOXD_RETRY_AFTER_SANDBOXES,
@@ -105,6 +111,7 @@ int main(int argc, char **argv) {
       {"max-sandboxes", required_argument, NULL, 'S'},
       {"max-pids", required_argument, NULL, 'P'},
       {"max-output", required_argument, NULL, 'O'},
+      {"auto-create", no_argument, NULL, 'a'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,
@@ -118,7 +125,8 @@ int main(int argc, char **argv) {
                        NOXD_DEFAULT_MIN_UPLOAD_RATE,
                        0,
                        0,
-                       NOXD_DEFAULT_MAX_OUTPUT};
+                       NOXD_DEFAULT_MAX_OUTPUT,
+                       false};
   unsigned long v;
   char *end;
   noxd_server_t srv;
@@ -197,6 +205,9 @@ int main(int argc, char **argv) {
         cfg.max_pids = (unsigned)v;
       else
         cfg.min_upload_rate = (unsigned)v;
+      break;
+    case 'a':
+      cfg.auto_create = true;
       break;
     case 'h':
       usage(stdout);

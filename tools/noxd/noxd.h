@@ -56,6 +56,7 @@ typedef struct noxd_config {
   unsigned max_sandboxes;    /* live sandboxes under root; 0: unlimited */
   unsigned max_pids;         /* per sandbox; 0: the library's default */
   size_t max_output;         /* per stream of one exec; 0: the default */
+  bool auto_create;          /* an exec of an unknown id makes it */
 } noxd_config_t;
 
 typedef struct noxd_server {

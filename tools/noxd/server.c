@@ -739,6 +739,7 @@ static int make_client(noxd_server_t *s, const noxd_config_t *cfg) {
   opts.local_max_sandboxes = cfg->max_sandboxes;
   opts.local_max_pids = cfg->max_pids;
   opts.max_output_bytes = cfg->max_output;
+  opts.local_auto_create = cfg->auto_create;
   rc = nox_client_new(&s->client, s->loop, &opts);
   free(url);
   return rc;
