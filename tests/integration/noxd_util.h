@@ -25,6 +25,9 @@ int noxd_test_start(noxd_test_t *t, const char *isolation,
 int noxd_test_start_in(noxd_test_t *t, const char *parent,
                        const char *isolation, const char *const *extra);
 
+/* "tar czf" of one file, f.txt = "hello\n" (sizeof gives its length). */
+extern const unsigned char noxd_test_tgz[121];
+
 /* SIGTERM, wait, remove the root. Returns the wait status. */
 int noxd_test_stop(noxd_test_t *t);
 

@@ -13,38 +13,12 @@
 
 #include <curl/curl.h>
 
+#include "local_util.h"
 #include "noxd_util.h"
 #include "test.h"
 
-/* "tar czf" of one file, f.txt = "hello\n". */
-static const unsigned char tgz[] = {
-    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xed,
-    0xd0, 0x31, 0x0a, 0x80, 0x30, 0x10, 0x44, 0xd1, 0xad, 0x3d, 0x45,
-    0x4e, 0x20, 0x9b, 0x44, 0x73, 0x1f, 0x0b, 0xc5, 0x42, 0x08, 0x68,
-    0x04, 0x8f, 0xaf, 0xa6, 0xb4, 0x50, 0x2c, 0x82, 0x08, 0xff, 0x35,
-    0x53, 0x4c, 0x33, 0xcc, 0x50, 0xa7, 0x2d, 0x49, 0x59, 0x7a, 0x08,
-    0x4d, 0x93, 0xf3, 0x70, 0xcd, 0xb3, 0x15, 0xdb, 0x7a, 0x75, 0xce,
-    0x6a, 0x08, 0x4e, 0xd4, 0x6a, 0xeb, 0xbd, 0x18, 0x2d, 0xbc, 0x2b,
-    0x5b, 0x97, 0xd4, 0xcd, 0xc6, 0xc8, 0x1c, 0xe3, 0xed, 0x0f, 0x4f,
-    0xfd, 0x4f, 0x8d, 0xfd, 0x34, 0xc5, 0xea, 0xeb, 0x15, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x80, 0xb7, 0x76, 0x45, 0x28, 0x0a, 0xdd, 0x00, 0x28, 0x00, 0x00};
-
 static const char exec_body[] =
     "{\"cmd\":[\"sh\",\"-c\",\"echo made > made.txt; echo ran\"]}";
-
-/* How many sandbox directories ("sb-*") the server's root holds. */
-static int sandboxes(const noxd_test_t *t) {
-  DIR *d = opendir(t->root);
-  struct dirent *de;
-  int n = 0;
-  ASSERT(d != NULL);
-  while ((de = readdir(d)) != NULL)
-    if (strncmp(de->d_name, "sb-", 3) == 0)
-      n++;
-  closedir(d);
-  return n;
-}
 
 /* METHOD /v1/sandboxes/ID[tail]; returns the status, *body to free(). */
 static long call(const noxd_test_t *t, const char *method, const char *id,
@@ -75,17 +49,18 @@ static void expect_404(const noxd_test_t *t, const char *method, const char *id,
 /* Everything but create and delete on id: 404, and nothing is made. */
 static void expect_unknown(const noxd_test_t *t, const char *id,
                            int with_exec) {
-  int before = sandboxes(t);
+  int before = lt_count_sandboxes(t->root);
 
   if (with_exec)
     expect_404(t, "POST", id, "/exec", exec_body, strlen(exec_body));
-  expect_404(t, "POST", id, "/files/upload", tgz, sizeof(tgz));
-  expect_404(t, "POST", id, "/files/upload?dest=%2Fworkspace%2Fsub", tgz,
-             sizeof(tgz));
+  expect_404(t, "POST", id, "/files/upload", noxd_test_tgz,
+             sizeof(noxd_test_tgz));
+  expect_404(t, "POST", id, "/files/upload?dest=%2Fworkspace%2Fsub",
+             noxd_test_tgz, sizeof(noxd_test_tgz));
   expect_404(t, "GET", id, "/files/download", NULL, 0);
   expect_404(t, "GET", id, "/files/download?src=%2Fworkspace", NULL, 0);
   expect_404(t, "POST", id, "/touch", NULL, 0);
-  ASSERT_EQ(sandboxes(t), before);
+  ASSERT_EQ(lt_count_sandboxes(t->root), before);
   ASSERT(noxd_test_alive(t));
 }
 
@@ -95,7 +70,7 @@ static void check_strict(void) {
 
   ASSERT_EQ(noxd_test_start(&t, "none", NULL), 0);
   expect_unknown(&t, "never-made", 1);
-  ASSERT_EQ(sandboxes(&t), 0);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 0);
 
   /* Made, used, deleted: gone for exec too. */
   ASSERT_EQ(call(&t, "PUT", "gone", "", "{}", 2, NULL), 200);
@@ -104,10 +79,10 @@ static void check_strict(void) {
       200);
   ASSERT(strstr(resp, "\"stdout\":\"ran\\n\"") != NULL);
   free(resp);
-  ASSERT_EQ(sandboxes(&t), 1);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 1);
   ASSERT_EQ(call(&t, "DELETE", "gone", "", NULL, 0, NULL), 204);
   expect_unknown(&t, "gone", 1);
-  ASSERT_EQ(sandboxes(&t), 0);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 0);
   ASSERT_EQ(call(&t, "DELETE", "gone", "", NULL, 0, NULL), 404);
   ASSERT_EQ(noxd_test_stop(&t), 0);
 }
@@ -120,7 +95,7 @@ static void check_auto_create(void) {
   ASSERT_EQ(noxd_test_start(&t, "none", extra), 0);
   /* Only exec makes a sandbox: the rest still answer 404. */
   expect_unknown(&t, "not-by-upload", 0);
-  ASSERT_EQ(sandboxes(&t), 0);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 0);
 
   ASSERT_EQ(
       call(&t, "POST", "by-exec", "/exec", exec_body, strlen(exec_body), &resp),
@@ -128,7 +103,7 @@ static void check_auto_create(void) {
   ASSERT(strstr(resp, "\"exitCode\":0") != NULL);
   ASSERT(strstr(resp, "\"stdout\":\"ran\\n\"") != NULL);
   free(resp);
-  ASSERT_EQ(sandboxes(&t), 1);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 1);
   /* It exists now, with its files: touch, download and delete work. */
   ASSERT_EQ(call(&t, "POST", "by-exec", "/touch", NULL, 0, NULL), 200);
   ASSERT_EQ(call(&t, "GET", "by-exec", "/files/download?src=%2Fworkspace", NULL,
@@ -136,7 +111,7 @@ static void check_auto_create(void) {
             200);
   free(resp);
   ASSERT_EQ(call(&t, "DELETE", "by-exec", "", NULL, 0, NULL), 204);
-  ASSERT_EQ(sandboxes(&t), 0);
+  ASSERT_EQ(lt_count_sandboxes(t.root), 0);
   ASSERT_EQ(noxd_test_stop(&t), 0);
 }
 
