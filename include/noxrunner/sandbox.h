@@ -165,7 +165,8 @@ NOX_EXTERN int64_t nox_sandbox_expires_at(const nox_sandbox_t *sb);
 
 /**
  * 1 once the creation succeeded (and the sandbox answered a command, with
- * wait_ready), that is, once the ::nox_sandbox_cb ran with status 0; else 0.
+ * wait_ready): from the moment the ::nox_sandbox_cb is called with status
+ * 0 (inside it too); else 0.
  */
 NOX_EXTERN int nox_sandbox_ready(const nox_sandbox_t *sb);
 
