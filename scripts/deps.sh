@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages needed to build and test libnoxrunner.
+# Installs the Debian/Ubuntu packages libnoxrunner needs, with apt-get.
+#
+#   bash scripts/deps.sh          what building the library and running the
+#                                 quickstart need (scripts/quickstart.sh)
+#   bash scripts/deps.sh --test   that, and what the tools, the tests, the
+#                                 fuzzers, the benchmarks and the reference
+#                                 manual need (scripts/test.sh)
+#
 # Does nothing when they are all present already, so reruns are fast.
 set -euo pipefail
 
+# The compiler, CMake, pkg-config and the four libraries the library links
+# (the quickstart links only the library). bubblewrap is what the local
+# backend isolates commands with; without it they run unisolated, with a
+# warning.
 packages=(
-  doxygen man-db groff-base binutils curl
   build-essential cmake pkg-config
-  libuv1-dev libcurl4-openssl-dev libyajl-dev libarchive-dev libmicrohttpd-dev
-  bubblewrap python3 clang libclang-rt-14-dev nginx-light openssl time libedit-dev
+  libuv1-dev libcurl4-openssl-dev libyajl-dev libarchive-dev
+  bubblewrap
 )
+
+case "${1:-}" in
+  "") ;;
+  --test)
+    # noxd (libmicrohttpd) and noxrc (libedit); clang and its sanitizer and
+    # libFuzzer runtimes (scripts/fuzz.sh); nginx, openssl, curl and python3
+    # for the integration tests; time; doxygen and man for the docs tests;
+    # binutils (nm, readelf) for the ABI test.
+    packages+=(
+      libmicrohttpd-dev libedit-dev
+      clang libclang-rt-14-dev
+      nginx-light openssl curl python3 time
+      doxygen man-db groff-base binutils
+    )
+    ;;
+  *)
+    echo "usage: $0 [--test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,7 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh || exit 1
+# Every package: the tools, tests, fuzzers and docs need more than the
+# quickstart's scripts/deps.sh.
+bash scripts/deps.sh --test || exit 1
 
 passed=0
 failed=0
@@ -44,12 +46,17 @@ run_suite() {
   rm -f "$log"
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOX_WERROR=ON
+# Everything on, whatever an earlier configure of these trees chose.
+all_on=(-DNOX_BUILD_TESTS=ON -DNOX_BUILD_TOOLS=ON -DNOX_BUILD_EXAMPLES=ON
+  -DNOX_BUILD_DOCS=ON)
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOX_WERROR=ON "${all_on[@]}"
 
 # Debug keeps assert() on; the sanitizers stop at the first error.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON -DNOX_WERROR=ON
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON -DNOX_WERROR=ON \
+  "${all_on[@]}"
 
 # libFuzzer targets, briefly (clang build in build-fuzz/).
 echo "=== fuzz"

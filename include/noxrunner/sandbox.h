@@ -1,4 +1,8 @@
-/*
+/**
+ * @file noxrunner/sandbox.h
+ * @brief Many sandboxes from one loop: sandbox handles and leases, admission
+ * control, the registry and its journal, and fan-out.
+ *
  * libnoxrunner — managing many sandboxes from one loop.
  *
  * Built on the client of noxrunner.h (included here) and bound by the same
@@ -66,6 +70,11 @@ NOX_EXTERN int nox_client_stats(const nox_client_t *client,
 /* Sandbox handles and leases                                               */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * A sandbox handle: one sandbox of one client, made by nox_sandbox_new().
+ * Opaque; owned by the caller until its release ends (the release
+ * callback's return, nox_sandbox_release_all()'s end, or the client's close).
+ */
 typedef struct nox_sandbox_s nox_sandbox_t;
 
 /**
@@ -86,6 +95,7 @@ typedef void (*nox_sandbox_cb)(nox_sandbox_t *sb, int status);
  */
 typedef void (*nox_sandbox_lost_cb)(nox_sandbox_t *sb, int status);
 
+/** The version of ::nox_sandbox_options_t these headers describe. */
 #define NOX_SANDBOX_OPTIONS_VERSION 1
 
 /** Options of nox_sandbox_new(). A zero field means the default. */
@@ -115,6 +125,7 @@ typedef struct nox_sandbox_options {
   nox_sandbox_lost_cb on_lost;
 } nox_sandbox_options_t;
 
+/** Initialiser of ::nox_sandbox_options_t: every field at its default. */
 #define NOX_SANDBOX_OPTIONS_INIT                                               \
   { NOX_SANDBOX_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, NULL }
 
@@ -133,13 +144,16 @@ NOX_EXTERN int nox_sandbox_new(nox_sandbox_t **out, nox_client_t *client,
                                const nox_sandbox_options_t *opts,
                                nox_sandbox_cb cb, void *data);
 
-/** The session id; borrowed, valid as long as the handle. */
+/**
+ * The session id given to nox_sandbox_new() (copied there); borrowed, valid
+ * as long as the handle. NULL when sb is NULL.
+ */
 NOX_EXTERN const char *nox_sandbox_id(const nox_sandbox_t *sb);
 
-/** The user pointer given to nox_sandbox_new(). */
+/** The user pointer given to nox_sandbox_new() (NULL when sb is NULL). */
 NOX_EXTERN void *nox_sandbox_data(const nox_sandbox_t *sb);
 
-/** The client of the handle. */
+/** The client the handle belongs to (NULL when sb is NULL). */
 NOX_EXTERN nox_client_t *nox_sandbox_client(const nox_sandbox_t *sb);
 
 /**
@@ -149,10 +163,14 @@ NOX_EXTERN nox_client_t *nox_sandbox_client(const nox_sandbox_t *sb);
  */
 NOX_EXTERN int64_t nox_sandbox_expires_at(const nox_sandbox_t *sb);
 
-/** 1 once the creation succeeded (and it was ready, with wait_ready). */
+/**
+ * 1 once the creation succeeded (and the sandbox answered a command, with
+ * wait_ready): from the moment the ::nox_sandbox_cb is called with status
+ * 0 (inside it too); else 0.
+ */
 NOX_EXTERN int nox_sandbox_ready(const nox_sandbox_t *sb);
 
-/** 1 once the sandbox was found lost (see nox_sandbox_lost_cb). */
+/** 1 once the sandbox was found lost (see ::nox_sandbox_lost_cb); else 0. */
 NOX_EXTERN int nox_sandbox_lost(const nox_sandbox_t *sb);
 
 /*
@@ -165,27 +183,69 @@ NOX_EXTERN int nox_sandbox_lost(const nox_sandbox_t *sb);
  * already started may outlive a release.
  */
 
+/**
+ * nox_exec() on the handle's sandbox: argv, opts, cb and data, the result,
+ * the errors (NOX_EINVAL also for a NULL sb) and the request's lifetime are
+ * those of nox_exec(); *out (out may be NULL) is the request, valid until
+ * cb returns. An exec answered by 404 (NOX_ENOTFOUND) marks the sandbox
+ * lost and calls on_lost, before cb runs. Counts against max_execs. The
+ * handle must be live (not yet released) when this is called; the request
+ * may outlive its release.
+ */
 NOX_EXTERN int nox_sandbox_exec(nox_req_t **out, nox_sandbox_t *sb,
                                 const char *const argv[],
                                 const nox_exec_options_t *opts, nox_exec_cb cb,
                                 void *data);
 
+/**
+ * nox_exec_shell() on the handle's sandbox (`shell -c script`; shell NULL
+ * means `sh`): arguments, result, errors (NOX_EBADSHELL included) and
+ * request lifetime as nox_exec_shell(), and a 404 marks the sandbox lost as
+ * with nox_sandbox_exec(). out may be NULL.
+ */
 NOX_EXTERN int nox_sandbox_exec_shell(nox_req_t **out, nox_sandbox_t *sb,
                                       const char *shell, const char *script,
                                       const nox_exec_options_t *opts,
                                       nox_exec_cb cb, void *data);
 
+/**
+ * nox_upload() on the handle's sandbox: opts (its files or archive, read
+ * as nox_upload() says), cb, data, the errors (NOX_EINVAL also for a NULL
+ * sb) and the request's lifetime are those of nox_upload(). out may be
+ * NULL. Counts against max_transfers_inflight. The handle must be live.
+ */
 NOX_EXTERN int nox_sandbox_upload(nox_req_t **out, nox_sandbox_t *sb,
                                   const nox_upload_options_t *opts,
                                   nox_req_cb cb, void *data);
 
+/**
+ * nox_download() on the handle's sandbox: the archive's bytes go to
+ * on_data (borrowed for each call) as they arrive, then cb runs once;
+ * arguments, errors and request lifetime as nox_download(). out may be
+ * NULL. Counts against max_transfers_inflight. The handle must be live.
+ */
 NOX_EXTERN int nox_sandbox_download(nox_req_t **out, nox_sandbox_t *sb,
                                     const nox_download_options_t *opts,
                                     nox_data_cb on_data, nox_req_cb cb,
                                     void *data);
 
+/**
+ * nox_touch() on the handle's sandbox: resets its TTL. On success the
+ * handle's nox_sandbox_expires_at() moves to now + TTL; a 404 marks the
+ * sandbox lost (on_lost runs before cb). Arguments, errors and request
+ * lifetime as nox_touch(); out may be NULL. A lease touches by itself: this
+ * is for handles without one, or to touch at once.
+ */
 NOX_EXTERN int nox_sandbox_touch(nox_req_t **out, nox_sandbox_t *sb,
                                  nox_req_cb cb, void *data);
+
+/**
+ * The end of a release: status is 0 (deleted, 404 included, or kept, lost,
+ * never created) or the last delete error. sb is valid until this returns,
+ * and not after; data is the pointer given to nox_sandbox_release().
+ */
+typedef void (*nox_sandbox_release_cb)(nox_sandbox_t *sb, int status,
+                                       void *data);
 
 /**
  * Ends the handle: stops its lease, cancels its own create, probe or touch
@@ -195,10 +255,10 @@ NOX_EXTERN int nox_sandbox_touch(nox_req_t **out, nox_sandbox_t *sb,
  * once (cb may be NULL); status is 0 or the last delete error. The handle
  * is valid until cb returns, and not after. Returns 0, NOX_EINVAL, or
  * NOX_EALREADY when the handle is already being released (by an earlier
- * call, nox_sandbox_release_all() or the client's close).
+ * call, nox_sandbox_release_all() or the client's close). cb never runs
+ * inside this call; a creation callback that had not run yet runs first,
+ * with NOX_ECANCELED.
  */
-typedef void (*nox_sandbox_release_cb)(nox_sandbox_t *sb, int status,
-                                       void *data);
 NOX_EXTERN int nox_sandbox_release(nox_sandbox_t *sb, nox_sandbox_release_cb cb,
                                    void *data);
 
@@ -216,10 +276,16 @@ typedef struct nox_release_report {
   const int *failed_status;
 } nox_release_report_t;
 
+/**
+ * The end of nox_sandbox_release_all(), nox_journal_reap() or (as the
+ * registry's on_close) the deletes of nox_client_close(). The report and
+ * its arrays are borrowed until this returns; data is the caller's pointer.
+ */
 typedef void (*nox_release_all_cb)(nox_client_t *client,
                                    const nox_release_report_t *report,
                                    void *data);
 
+/** The version of ::nox_registry_options_t these headers describe. */
 #define NOX_REGISTRY_OPTIONS_VERSION 1
 
 /** Options of the client's registry. A zero field means the default. */
@@ -247,13 +313,17 @@ typedef struct nox_registry_options {
   void *on_close_data; /**< handed to on_close */
 } nox_registry_options_t;
 
+/** Initialiser of ::nox_registry_options_t: every field at its default. */
 #define NOX_REGISTRY_OPTIONS_INIT                                              \
   { NOX_REGISTRY_OPTIONS_VERSION, NULL, 0, 0, 0, 0, NULL, NULL }
 
 /**
- * Sets the registry's options; call it before the first nox_sandbox_new()
- * (returns NOX_EALREADY after). Returns 0, NOX_EINVAL, NOX_ENOMEM or NOX_EIO
- * (the journal could not be opened).
+ * Sets the registry's options (opts is required and copied, journal_path
+ * included); call it before the first nox_sandbox_new() (returns
+ * NOX_EALREADY after). The journal file stays open until the client is
+ * freed. Returns 0, NOX_EINVAL (NULL argument, wrong version), NOX_ENOMEM,
+ * NOX_EALREADY or NOX_EIO (the journal could not be opened). Never calls
+ * back.
  */
 NOX_EXTERN int nox_registry_configure(nox_client_t *client,
                                       const nox_registry_options_t *opts);
@@ -279,7 +349,8 @@ NOX_EXTERN int nox_sandbox_release_all(nox_client_t *client,
  * removed, or rewritten to hold only the ids that failed, and cb runs once.
  * Call it before configuring the same path as this client's journal
  * (NOX_EINVAL if it is). Returns 0, NOX_EINVAL, NOX_ENOMEM, NOX_ECLOSING,
- * or NOX_EIO (unreadable journal; a missing one reaps nothing).
+ * or NOX_EIO (unreadable journal; a missing one reaps nothing). path is
+ * copied; cb is required and runs from the loop, never inside this call.
  */
 NOX_EXTERN int nox_journal_reap(nox_client_t *client, const char *path,
                                 nox_release_all_cb cb, void *data);
@@ -288,6 +359,10 @@ NOX_EXTERN int nox_journal_reap(nox_client_t *client, const char *path,
 /* Fan-out                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * A batch of jobs started by nox_fanout(). Opaque and owned by the library;
+ * valid until its on_done callback returns.
+ */
 typedef struct nox_fanout_s nox_fanout_t;
 
 /** One job: an optional upload, a command, an optional download. */
@@ -345,11 +420,20 @@ typedef struct nox_fanout_report {
   uint64_t elapsed_ms; /**< from nox_fanout() to the report */
 } nox_fanout_report_t;
 
+/**
+ * One job ended: r (and what it points to) is borrowed until this returns;
+ * data is nox_fanout()'s. Runs once per job, in completion order.
+ */
 typedef void (*nox_job_cb)(nox_fanout_t *f, const nox_job_result_t *r,
                            void *data);
+/**
+ * The batch ended, after the last ::nox_job_cb: r is borrowed until this
+ * returns, and f is valid until then too; data is nox_fanout()'s.
+ */
 typedef void (*nox_fanout_cb)(nox_fanout_t *f, const nox_fanout_report_t *r,
                               void *data);
 
+/** The version of ::nox_fanout_options_t these headers describe. */
 #define NOX_FANOUT_OPTIONS_VERSION 1
 
 /** Options of nox_fanout(). */
@@ -363,6 +447,7 @@ typedef struct nox_fanout_options {
   size_t max_download_bytes;
 } nox_fanout_options_t;
 
+/** Initialiser of ::nox_fanout_options_t: every field at its default. */
 #define NOX_FANOUT_OPTIONS_INIT                                                \
   { NOX_FANOUT_OPTIONS_VERSION, 0, 0, 0 }
 
@@ -375,7 +460,11 @@ typedef struct nox_fanout_options {
  *
  * The jobs array, what it points to, and the handles are borrowed: they
  * must stay valid until on_done returns. *out (may be NULL) is valid until
- * on_done returns. Returns 0, NOX_EINVAL or NOX_ENOMEM.
+ * on_done returns. opts may be NULL for the defaults. Every sandbox must
+ * belong to the same client. Neither callback runs inside this call.
+ * Returns 0, NOX_EINVAL (a NULL or foreign handle, no jobs, a job with both
+ * or neither of argv and script, no on_done, wrong version), NOX_ENOMEM or
+ * NOX_ECLOSING.
  */
 NOX_EXTERN int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
                           size_t nsandboxes, const nox_job_t *jobs,
@@ -384,7 +473,10 @@ NOX_EXTERN int nox_fanout(nox_fanout_t **out, nox_sandbox_t *const *sandboxes,
 
 /**
  * Cancels a batch: running jobs are canceled, the rest never start; each
- * still reports once, with NOX_ECANCELED. Returns 0 or NOX_EALREADY.
+ * still reports once, with NOX_ECANCELED, from the loop (never inside this
+ * call), then on_done runs. Call it before on_done has returned. Returns 0,
+ * NOX_EINVAL (f is NULL) or NOX_EALREADY (already canceled, stopping after a
+ * fail-fast failure, or done).
  */
 NOX_EXTERN int nox_fanout_cancel(nox_fanout_t *f);
 

@@ -21,6 +21,17 @@ if(TARGET docs)
   add_test(NAME docs_doxygen COMMAND ${DOXYGEN_EXECUTABLE} ${NOX_DOXYFILE}
     WORKING_DIRECTORY ${PROJECT_BINARY_DIR})
   set_tests_properties(docs_doxygen PROPERTIES LABELS "docs" TIMEOUT 300)
+
+  # Every exported function of every public header is in the reference
+  # (Doxygen's XML) with a description.
+  find_program(NOX_PYTHON3 python3)
+  if(NOX_PYTHON3)
+    add_test(NAME docs_reference
+      COMMAND ${NOX_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_reference.py
+        ${DOXYGEN_EXECUTABLE} ${NOX_DOXYFILE}
+        ${PROJECT_BINARY_DIR}/docs-reference-check ${_nox_public_headers})
+    set_tests_properties(docs_reference PROPERTIES LABELS "docs" TIMEOUT 300)
+  endif()
 endif()
 
 # Install into a temporary prefix; build and run a consumer against it with
