@@ -41,7 +41,20 @@ struct nox__local_xfer {
   char buf[CHUNK];
 };
 
+/*
+ * A job that packs into a temporary file and unpacks it (WAIT) moves no
+ * byte through the loop: its archive bytes are the ones the unpacker read.
+ */
+static void count_packed(nox__local_xfer_t *x) {
+  if (x->mode != WAIT)
+    return;
+  uv_mutex_lock(&x->s->mu);
+  x->bytes = x->s->consumed;
+  uv_mutex_unlock(&x->s->mu);
+}
+
 static void progress(nox__local_xfer_t *x, bool final) {
+  count_packed(x);
   nox__stream_progress(x->s, x->req, &x->progress_ms, x->bytes, 0, final);
 }
 
@@ -50,6 +63,7 @@ static void complete(nox__local_xfer_t *x, int status, const char *msg) {
   int wstatus;
   char wmsg[sizeof(req->err.message)];
   nox__stream_snapshot(x->s, &req->transfer, &wstatus, wmsg, sizeof(wmsg));
+  count_packed(x);
   req->transfer.bytes = x->bytes;
   if (status == 0 && wstatus != 0) {
     status = wstatus;
@@ -262,6 +276,7 @@ int nox__local_xfer_resume(nox_req_t *req) {
 }
 
 void nox__local_xfer_abort(nox__local_xfer_t *x) {
+  count_packed(x);
   x->req->transfer.bytes = x->bytes;
   nox__stream_snapshot(x->s, &x->req->transfer, NULL, NULL, 0);
   nox__stream_abort(x->s);
