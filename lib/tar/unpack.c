@@ -94,6 +94,11 @@ static int fd_sink(void *data, const void *buf, size_t len) {
   return 0;
 }
 
+/* File content packed into the temporary file, for the progress report. */
+static void count_file_data(void *data, size_t n) {
+  nox__stream_count_data(((unpack_t *)data)->s, n);
+}
+
 /* Packs the job's source into an unlinked temporary file, for reading. */
 static int pack_to_file(unpack_t *u) {
   nox__stream_t *s = u->s;
@@ -111,10 +116,11 @@ static int pack_to_file(unpack_t *u) {
   /* The file never leaves the machine: compressing it would only cost. */
   int r =
       s->pack_files
-          ? nox__tar_pack_files_to(s->files, s->nfiles, false, fd_sink, NULL, u,
-                                   u->msg, u->msglen)
+          ? nox__tar_pack_files_to(s->files, s->nfiles, false, fd_sink, NULL,
+                                   count_file_data, u, u->msg, u->msglen)
           : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, false,
-                                   fd_sink, NULL, u, u->msg, u->msglen);
+                                   fd_sink, NULL, count_file_data, u, u->msg,
+                                   u->msglen);
   if (r == 0 && lseek(u->fd, 0, SEEK_SET) != 0)
     r = NOX_EIO;
   /* An upload's source is the caller's: missing is an I/O error there. */
@@ -123,6 +129,10 @@ static int pack_to_file(unpack_t *u) {
 
 static void count_entry(void *data) {
   nox__stream_count(data, NULL);
+}
+
+static void count_data(void *data, size_t n) {
+  nox__stream_count_data(data, n);
 }
 
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf) {
@@ -622,11 +632,12 @@ int nox__stream_run(nox__stream_t *s, char *msg, size_t msglen) {
   switch (s->kind) {
   case NOX__STREAM_PACK_FILES:
     return nox__tar_pack_files_to(s->files, s->nfiles, true, nox__stream_write,
-                                  count_entry, s, msg, msglen);
+                                  count_entry, count_data, s, msg, msglen);
   case NOX__STREAM_PACK_DIR: {
     int r =
         nox__tar_pack_filtered(s->dir, s->include, s->exclude, true,
-                               nox__stream_write, count_entry, s, msg, msglen);
+                               nox__stream_write, count_entry, count_data, s,
+                               msg, msglen);
     /* A missing local directory is an I/O error, not a missing sandbox. */
     return r == NOX_ENOTFOUND ? NOX_EIO : r;
   }

@@ -8,6 +8,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "noxrunner.h"
 #include "noxrunner/sync.h"
@@ -433,7 +435,37 @@ static void test_local_extract(void) {
   ASSERT_EQ(nox_sync_create(NULL, s, "ex", NULL), 0);
   up.files = files;
   up.nfiles = sizeof(files) / sizeof(files[0]);
+  up.progress = record_progress;
+  memset(&progress_seen, 0, sizeof(progress_seen));
   ASSERT_EQ(nox_sync_upload(s, "ex", &up), 0);
+  /* The final report: the files' content, 6 + 12 bytes, and two entries. */
+  ASSERT_GE(progress_seen.calls, 1);
+  ASSERT_EQ(progress_seen.last.data_bytes, 18);
+  ASSERT_EQ(progress_seen.last.entries, 2);
+  ASSERT_GT(progress_seen.last.bytes, 18);
+
+  /* The same from a directory (a symlink carries no content). */
+  {
+    char tree[1024], path[1100];
+    FILE *f;
+
+    snprintf(tree, sizeof(tree), "%s/tree", work);
+    ASSERT_EQ(mkdir(tree, 0755), 0);
+    snprintf(path, sizeof(path), "%s/c.txt", tree);
+    ASSERT((f = fopen(path, "wb")) != NULL);
+    ASSERT_EQ(fwrite("charlie!\n", 1, 9, f), 9);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/link", tree);
+    ASSERT_EQ(symlink("c.txt", path), 0);
+    up = (nox_upload_options_t)NOX_UPLOAD_OPTIONS_INIT;
+    up.dir = tree;
+    up.dest = "/workspace/t";
+    up.progress = record_progress;
+    memset(&progress_seen, 0, sizeof(progress_seen));
+    ASSERT_EQ(nox_sync_upload(s, "ex", &up), 0);
+    ASSERT_EQ(progress_seen.last.data_bytes, 9);
+    ASSERT_EQ(progress_seen.last.entries, 2);
+  }
 
   /* A directory that does not exist yet, then the old name's. */
   snprintf(out, sizeof(out), "%s/out", work);
