@@ -38,6 +38,8 @@
 #define MAX_HEADER 8192
 #define MAX_SCRIPT (1 << 20)
 #define SCRIPT_TIMEOUT_S 120
+/* The sandbox's ttl is the default (900 s): touched well within it. */
+#define TOUCH_EVERY_MS (300 * 1000)
 
 typedef struct conn_s conn_t;
 
@@ -45,6 +47,7 @@ typedef struct {
   uv_loop_t *loop;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
+  uv_timer_t keepalive; /* touches the sandbox, which exec does not */
   nox_client_t *client;
   conn_t *conns; /* open connections, to close idle ones at shutdown */
   int port;
@@ -335,6 +338,7 @@ static void on_client_closed(void *data) {
 
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
+  uv_close((uv_handle_t *)&srv->keepalive, NULL);
 }
 
 static void on_deleted(nox_req_t *req, int status) {
@@ -352,6 +356,7 @@ static void stop(server_t *srv) {
   if (srv->stopping)
     return;
   srv->stopping = 1;
+  uv_timer_stop(&srv->keepalive);
   uv_close((uv_handle_t *)&srv->listener, NULL);
   for (c = srv->conns; c != NULL; c = next) {
     next = c->next;
@@ -364,6 +369,32 @@ static void stop(server_t *srv) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   stop(h->data);
+}
+
+static void on_touched(nox_req_t *req, int status) {
+  /* Gone (deleted behind our back): every later script would fail. */
+  if (status != 0) {
+    server_t *srv = nox_req_data(req);
+    fprintf(stderr, "embed_server: touch: %s: %s\n", nox_err_name(status),
+            nox_req_error(req)->message);
+    if (status == NOX_ENOTFOUND) {
+      srv->status = 1;
+      stop(srv);
+    }
+  }
+}
+
+/*
+ * An exec does not extend a sandbox's life: without a touch now and then it
+ * expires after its ttl and every script gets NOX_ENOTFOUND. (A fleet-layer
+ * handle with a lease, nox_sandbox_new() in noxrunner/sandbox.h, does this
+ * for you.)
+ */
+static void on_keepalive(uv_timer_t *t) {
+  server_t *srv = t->data;
+  if (nox_touch(NULL, srv->client, SESSION, on_touched, srv) != 0)
+    fprintf(stderr, "embed_server: touch: %s\n",
+            nox_client_last_error(srv->client)->message);
 }
 
 static void on_created(nox_req_t *req, int status,
@@ -389,6 +420,8 @@ static void on_created(nox_req_t *req, int status,
     stop(srv);
     return;
   }
+  uv_timer_start(&srv->keepalive, on_keepalive, TOUCH_EVERY_MS,
+                 TOUCH_EVERY_MS);
   srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
   printf("embed_server listening on http://127.0.0.1:%d\n", srv->port);
   fflush(stdout);
@@ -416,6 +449,8 @@ int main(int argc, char **argv) {
     nox_library_cleanup();
     return 1;
   }
+  uv_timer_init(&loop, &srv.keepalive);
+  srv.keepalive.data = &srv;
   uv_signal_init(&loop, &srv.sigint);
   uv_signal_init(&loop, &srv.sigterm);
   srv.sigint.data = srv.sigterm.data = &srv;

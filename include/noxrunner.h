@@ -604,6 +604,16 @@ typedef struct nox_progress {
   uint64_t bytes;   /**< archive bytes sent or received so far */
   uint64_t total;   /**< archive size when known, else 0 */
   uint64_t entries; /**< archive entries packed or unpacked so far */
+  /**
+   * File content bytes packed so far (the data of regular files, without
+   * tar headers or compression), when the library packs the archive: an
+   * upload from files or dir, and on the local backend also a download
+   * (which packs the sandbox's tree); else 0. At the end of an upload from
+   * files or dir it is the sum of the packed files' sizes, so a caller who
+   * added those sizes up beforehand can show a percentage. Appended in
+   * 0.2; the library owns the struct.
+   */
+  uint64_t data_bytes;
 } nox_progress_t;
 
 /** Progress report, at most every 100 ms and once at the end. Borrowed. */

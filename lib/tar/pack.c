@@ -109,7 +109,8 @@ void nox__tar_writer_free(nox__tar_writer_t *w) {
 
 int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
-                           void *data, char *errmsg, size_t errlen) {
+                           void (*data_cb)(void *data, size_t n), void *data,
+                           char *errmsg, size_t errlen) {
   nox__tar_writer_t w;
   struct archive_entry *e = NULL;
   time_t now = time(NULL);
@@ -144,6 +145,8 @@ int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
     }
     if (entry_cb != NULL)
       entry_cb(data);
+    if (data_cb != NULL && files[i].len > 0)
+      data_cb(data, files[i].len);
   }
   r = nox__tar_writer_close(&w);
   if (r != 0)

@@ -32,6 +32,7 @@ typedef struct {
   size_t errlen;
   char *const *include, *const *exclude;
   void (*entry_cb)(void *data);
+  void (*data_cb)(void *data, size_t n);
   void *data;
 } pack_t;
 
@@ -130,6 +131,8 @@ static int write_file_data(pack_t *p, int fd, int64_t size) {
     }
     if (archive_write_data(p->w.a, p->chunk, (size_t)n) != n)
       return nox__tar_writer_error(&p->w);
+    if (p->data_cb != NULL)
+      p->data_cb(p->data, (size_t)n);
     size -= n;
   }
   return 0;
@@ -243,7 +246,8 @@ done:
 int nox__tar_pack_filtered(const char *path, char *const *include,
                            char *const *exclude, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
-                           void *data, char *errmsg, size_t errlen) {
+                           void (*data_cb)(void *data, size_t n), void *data,
+                           char *errmsg, size_t errlen) {
   pack_t p;
   struct stat st;
   const char *slash;
@@ -256,6 +260,7 @@ int nox__tar_pack_filtered(const char *path, char *const *include,
   p.include = include;
   p.exclude = exclude;
   p.entry_cb = entry_cb;
+  p.data_cb = data_cb;
   p.data = data;
   while (len > 1 && path[len - 1] == '/')
     len--;

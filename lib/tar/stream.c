@@ -330,11 +330,14 @@ void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
   if (!final && now - *last_ms < PROGRESS_EVERY_MS)
     return;
   *last_ms = now;
-  nox_progress_t p = {bytes, total, 0};
+  nox_progress_t p = {bytes, total, 0, 0};
   if (s != NULL) {
     nox_transfer_report_t rep;
     nox__stream_snapshot(s, &rep, NULL, NULL, 0);
     p.entries = rep.entries;
+    uv_mutex_lock(&s->mu);
+    p.data_bytes = s->data_bytes;
+    uv_mutex_unlock(&s->mu);
   }
   req->progress_cb(req, &p);
 }
@@ -482,6 +485,12 @@ void nox__stream_count(nox__stream_t *s, const char *refused_name) {
   } else {
     s->entries++;
   }
+  uv_mutex_unlock(&s->mu);
+}
+
+void nox__stream_count_data(nox__stream_t *s, size_t n) {
+  uv_mutex_lock(&s->mu);
+  s->data_bytes += n;
   uv_mutex_unlock(&s->mu);
 }
 

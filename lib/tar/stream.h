@@ -92,6 +92,8 @@ struct nox__stream {
   uint64_t consumed;
   /* The size of the archive packed into the temporary file (pack_src). */
   uint64_t packed;
+  /* File content bytes packed so far (nox_progress_t.data_bytes). */
+  uint64_t data_bytes;
 };
 
 /* ---- pool ---------------------------------------------------------------- */
@@ -174,5 +176,7 @@ void nox__stream_count(nox__stream_t *s, const char *refused_name);
  * place of nox__stream_count(s, NULL): one lock for both counts).
  */
 void nox__stream_count_stripped(nox__stream_t *s);
+/* Worker: n more bytes of file content packed. */
+void nox__stream_count_data(nox__stream_t *s, size_t n);
 
 #endif /* NOX_TAR_STREAM_H */

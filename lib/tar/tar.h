@@ -82,19 +82,26 @@ int nox__tar_prepare_entry(nox__tar_dest_t *x, struct archive_entry *e);
  * devices are skipped. Only members whose name matches an include pattern
  * (all when include is NULL) and no exclude pattern (fnmatch,
  * NULL-terminated lists) are packed; directories are walked either way.
- * entry_cb (may be NULL) is called once per packed member. Returns 0,
+ * entry_cb (may be NULL) is called once per packed member, data_cb (may be
+ * NULL) with the count of file content bytes after each chunk of a file's
+ * data is packed. Returns 0,
  * NOX_ENOTFOUND (path is missing), NOX_EIO, NOX_ENOMEM, NOX_EARCHIVE, or
  * the code cb returned.
  */
 int nox__tar_pack_filtered(const char *path, char *const *include,
                            char *const *exclude, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
-                           void *data, char *errmsg, size_t errlen);
+                           void (*data_cb)(void *data, size_t n), void *data,
+                           char *errmsg, size_t errlen);
 
-/* Packs in-memory files as a tar (.gz when gzip is set) into cb. */
+/*
+ * Packs in-memory files as a tar (.gz when gzip is set) into cb; entry_cb
+ * and data_cb as for nox__tar_pack_filtered().
+ */
 int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
                            nox__tar_chunk_cb cb, void (*entry_cb)(void *data),
-                           void *data, char *errmsg, size_t errlen);
+                           void (*data_cb)(void *data, size_t n), void *data,
+                           char *errmsg, size_t errlen);
 
 /*
  * The tap between decompression and the tar reader (lib/tar/tap.c): it

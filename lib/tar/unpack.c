@@ -94,6 +94,11 @@ static int fd_sink(void *data, const void *buf, size_t len) {
   return 0;
 }
 
+/* File content packed into the temporary file, for the progress report. */
+static void count_file_data(void *data, size_t n) {
+  nox__stream_count_data(((unpack_t *)data)->s, n);
+}
+
 /* Packs the job's source into an unlinked temporary file, for reading. */
 static int pack_to_file(unpack_t *u) {
   nox__stream_t *s = u->s;
@@ -109,18 +114,18 @@ static int pack_to_file(unpack_t *u) {
   }
   unlink(path);
   /*
-   * An upload's file never leaves the machine: compressing it would only
-   * cost. A download's is the tar.gz the backend serves (an on_data download
-   * of the same src gets those bytes), so its size in nox_req_transfer()
-   * and its expansion ratio are the ones the HTTP backend sees.
+   * The file never leaves the machine: compressing it would only cost (and
+   * would put the expansion-ratio limit, a guard against remote archives,
+   * on data read from this host's disk). Its size is the transfer's bytes.
    */
-  bool gzip = !s->in_place;
+  bool gzip = false;
   int r =
       s->pack_files
-          ? nox__tar_pack_files_to(s->files, s->nfiles, gzip, fd_sink, NULL, u,
-                                   u->msg, u->msglen)
+          ? nox__tar_pack_files_to(s->files, s->nfiles, gzip, fd_sink, NULL,
+                                   count_file_data, u, u->msg, u->msglen)
           : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, gzip,
-                                   fd_sink, NULL, u, u->msg, u->msglen);
+                                   fd_sink, NULL, count_file_data, u, u->msg,
+                                   u->msglen);
   off_t size = r == 0 ? lseek(u->fd, 0, SEEK_CUR) : -1;
   if (r == 0 && (size < 0 || lseek(u->fd, 0, SEEK_SET) != 0))
     r = NOX_EIO;
@@ -135,6 +140,10 @@ static int pack_to_file(unpack_t *u) {
 
 static void count_entry(void *data) {
   nox__stream_count(data, NULL);
+}
+
+static void count_data(void *data, size_t n) {
+  nox__stream_count_data(data, n);
 }
 
 static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf) {
@@ -634,11 +643,12 @@ int nox__stream_run(nox__stream_t *s, char *msg, size_t msglen) {
   switch (s->kind) {
   case NOX__STREAM_PACK_FILES:
     return nox__tar_pack_files_to(s->files, s->nfiles, true, nox__stream_write,
-                                  count_entry, s, msg, msglen);
+                                  count_entry, count_data, s, msg, msglen);
   case NOX__STREAM_PACK_DIR: {
     int r =
         nox__tar_pack_filtered(s->dir, s->include, s->exclude, true,
-                               nox__stream_write, count_entry, s, msg, msglen);
+                               nox__stream_write, count_entry, count_data, s,
+                               msg, msglen);
     /* A missing local directory is an I/O error, not a missing sandbox. */
     return r == NOX_ENOTFOUND ? NOX_EIO : r;
   }

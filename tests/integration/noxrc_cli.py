@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -125,6 +126,44 @@ def read_tree(root):
             with open(p, "rb") as f:
                 out[os.path.relpath(p, root)] = f.read()
     return out
+
+
+def fmt_bytes(n):
+    """noxrc_format_bytes(): "512 B", "1.5 KiB"."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    u = 0
+    n = float(n)
+    while n >= 1024 and u + 1 < len(units):
+        n /= 1024
+        u += 1
+    return "%.0f %s" % (n, units[u]) if u == 0 else "%.1f %s" % (n, units[u])
+
+
+BAR_RE = re.compile(r"^(upload|download) \[([#.]{20})\] +(\d+)%  (.+?) / (.+?)"
+                    r"  (.+?)/s  ETA (\S+)$")
+PLAIN_RE = re.compile(r"^(upload|download) (\d+(?:\.\d)? [KMGT]?i?B)  (.+?)/s$")
+
+
+def progress_frames(err):
+    """The --progress frames on stderr (one per line off a terminal)."""
+    return [l for l in err.decode("utf-8", "replace").split("\n")
+            if BAR_RE.match(l) or PLAIN_RE.match(l)]
+
+
+def check_bar(name, err, label, total):
+    """Frames with a bar: percentages rising to 100% of total, once."""
+    frames = [BAR_RE.match(l) for l in progress_frames(err)]
+    ok = len(frames) >= 1 and all(m is not None for m in frames)
+    if ok:
+        pcts = [int(m.group(3)) for m in frames]
+        last = frames[-1]
+        ok = (all(m.group(1) == label for m in frames) and
+              pcts == sorted(pcts) and all(p < 100 for p in pcts[:-1]) and
+              last.group(2) == "#" * 20 and last.group(3) == "100" and
+              last.group(4) == fmt_bytes(total) and
+              all(m.group(5) == fmt_bytes(total) for m in frames) and
+              last.group(7) == "0:00")
+    check(name, ok, (err, fmt_bytes(total)))
 
 
 def backend_suite(tag, base):
@@ -248,6 +287,27 @@ def backend_suite(tag, base):
                                  "/workspace/up")
     check(tag + " upload --dir", code == 0 and obj["files"] == len(files) and
           obj["bytes"] == sum(len(v) for v in files.values()), (code, obj, err))
+    # --progress off a terminal: a bar over the file content, 100% at the end
+    total = sum(len(v) for v in files.values())
+    code, out, err = run(base, "--progress", "upload", sid, "--dir", src,
+                         "--dest", "/workspace/up-progress")
+    check(tag + " upload --dir --progress ok", code == 0, (code, err))
+    check_bar(tag + " upload --dir --progress: bar to 100% of the tree", err,
+              "upload", total)
+    code, out, err = run(base, "--progress", "upload", sid,
+                         os.path.join(src, "a.txt"),
+                         os.path.join(src, "bin"), "--dest", "/workspace/pf")
+    check_bar(tag + " upload FILES --progress: bar to 100%", err, "upload",
+              len(files["a.txt"]) + len(files["bin/blob.bin"]))
+    for flag in ("--quiet", "--json"):
+        code, out, err = run(base, "--progress", flag, "upload", sid, "--dir",
+                             src, "--dest", "/workspace/up-progress")
+        check(tag + " --progress " + flag + " draws nothing",
+              code == 0 and progress_frames(err) == [], (code, err))
+    code, out, err = run(base, "upload", sid, "--dir", src, "--dest",
+                         "/workspace/up-progress")
+    check(tag + " no progress off a terminal without --progress",
+          code == 0 and progress_frames(err) == [], (code, err))
     code, out, err = run(base, "exec", sid, "cat", "/workspace/up/sp ace/na me.txt")
     check(tag + " uploaded file readable", out == b"spaces\n", (out, err))
     tgz = os.path.join(WORK, tag + "-dl.tar.gz")
@@ -263,6 +323,15 @@ def backend_suite(tag, base):
     check(tag + " download --output round trip", ok and got == files,
           (code, obj, err, sorted(got)))
     check(tag + " download leaves no .part", not os.path.exists(tgz + ".part"))
+    # The size is not announced here (chunked, or local): bytes and rate.
+    code, out, err = run(base, "--progress", "download", sid, "--src",
+                         "/workspace/up", "--output", tgz + "2")
+    frames = progress_frames(err)
+    check(tag + " download --progress without a size: bytes and rate",
+          code == 0 and len(frames) >= 1 and
+          all(PLAIN_RE.match(l) for l in frames) and
+          PLAIN_RE.match(frames[-1]).group(2) ==
+          fmt_bytes(os.path.getsize(tgz + "2")), (code, err))
     ex = os.path.join(WORK, tag + "-extract")
     code, out, err = run(base, "download", sid, "--src", "/workspace/up",
                          "--extract", ex)
@@ -572,6 +641,19 @@ def hostile_suite():
         check("hostile archive: nothing written outside",
               sorted(os.listdir(parent)) == ["out"] and
               not os.path.exists(abs_target), os.listdir(parent))
+        # A Content-Length: the download shows a bar, 100% at the end.
+        raw = os.path.join(WORK, "sized.tar")
+        code, out, err = run(base, "--progress", "download", "h", "--output",
+                             raw)
+        check("download --progress with a Content-Length ok", code == 0 and
+              os.path.getsize(raw) == len(body), (code, err))
+        check_bar("download --progress with a Content-Length: bar to 100%",
+                  err, "download", len(body))
+        ex2 = os.path.join(WORK, "sized-extract")
+        code, out, err = run(base, "--progress", "download", "h", "--extract",
+                             ex2)
+        check_bar("download --extract --progress: bar to 100%", err,
+                  "download", len(body))
     finally:
         srv.shutdown()
         srv.server_close()

@@ -3,6 +3,13 @@
  * first bytes exactly, nothing appended, and "stdoutTruncated": true in the
  * answer (read raw and through the library's HTTP backend); output exactly
  * at the cap is not truncated. The default cap is 1 MiB.
+ *
+ * Then one table of cases, run the same way on both backends (local: with
+ * nox_client_options_t.max_output_bytes, noxd with --max-output), at the
+ * default cap and at a small one: stdout, stderr or both past the cap give
+ * the first cap bytes of what the command printed, byte for byte (seq's
+ * output, so an offset or a marker would show), with the matching
+ * truncated flag; output exactly at the cap is whole and not flagged.
  */
 #include <yajl/yajl_tree.h>
 
@@ -107,10 +114,147 @@ static void check_max_output(void) {
   ASSERT_EQ(noxd_test_stop(&t), 0);
 }
 
+/* ---- The same cases on both backends ------------------------------------ */
+
+#define DEFAULT_CAP 1048576
+
+/* A client on one backend, with a sandbox "tbl" made before any exec. */
+typedef struct {
+  int noxd; /* 0: local:, 1: noxd */
+  size_t cap; /* the cap in force (the default when asked for 0) */
+  noxd_test_t srv;
+  char *root;
+  uv_loop_t loop;
+  nox_client_t *c;
+} backend_t;
+
+static void backend_open(backend_t *b, int noxd, size_t cap) {
+  nox_client_options_t o = NOX_CLIENT_OPTIONS_INIT;
+  char capstr[32];
+  const char *const extra[] = {"--max-output", capstr, NULL};
+  lt_res_t r;
+
+  memset(b, 0, sizeof(*b));
+  b->noxd = noxd;
+  b->cap = cap != 0 ? cap : DEFAULT_CAP;
+  snprintf(capstr, sizeof(capstr), "%zu", cap);
+  ASSERT_EQ(uv_loop_init(&b->loop), 0);
+  if (noxd) {
+    ASSERT_EQ(noxd_test_start(&b->srv, "none", cap != 0 ? extra : NULL), 0);
+    o.base_url = b->srv.srv.url;
+    ASSERT_EQ(nox_client_new(&b->c, &b->loop, &o), 0);
+  } else {
+    b->root = lt_mkroot();
+    o.isolation = NOX_ISOLATION_NONE;
+    o.max_output_bytes = cap;
+    b->c = lt_client_with(&b->loop, b->root, &o);
+  }
+  ASSERT_EQ(lt_create(b->c, "tbl", 0, &r), 0);
+  lt_res_free(&r);
+}
+
+static void backend_close(backend_t *b) {
+  ASSERT_EQ(lt_simple(nox_delete, b->c, "tbl"), 0);
+  lt_close(b->c);
+  ASSERT_EQ(uv_loop_close(&b->loop), 0);
+  if (b->noxd)
+    ASSERT_EQ(noxd_test_stop(&b->srv), 0);
+  else
+    lt_rmroot(b->root);
+}
+
+/* The first len bytes of `seq 1 N` for any N large enough, malloc()ed. */
+static char *seq_prefix(size_t len) {
+  char *p = malloc(len + 32);
+  size_t n = 0;
+  ASSERT(p != NULL);
+  for (unsigned long i = 1; n < len; i++)
+    n += (size_t)sprintf(p + n, "%lu\n", i);
+  return p;
+}
+
+/*
+ * One case: the script prints on stdout and stderr, and the result is
+ * want_out / want_err bytes of seq's output on each (a multiple of the
+ * cap: 0 nothing, 1 exactly the cap), flagged as truncated or not.
+ * SEQ prints well past either cap (about 2 MB); AT_CAP exactly the cap.
+ */
+#define SEQ "seq 1 300000"
+#define AT_CAP "seq 1 300000 | head -c %zu"
+typedef struct {
+  const char *what;
+  const char *out_cmd; /* NULL: nothing on stdout */
+  const char *err_cmd; /* NULL: nothing on stderr */
+  int out_truncated, err_truncated;
+} out_case_t;
+
+static const out_case_t out_cases[] = {
+    {"stdout past the cap", SEQ, NULL, 1, 0},
+    {"stderr past the cap", NULL, SEQ, 0, 1},
+    {"both past the cap", SEQ, SEQ, 1, 1},
+    {"stdout exactly at the cap", AT_CAP, NULL, 0, 0},
+    {"stderr exactly at the cap", NULL, AT_CAP, 0, 0},
+};
+
+static void check_stream(const char *what, const char *got, size_t got_len,
+                         int printed, const char *want) {
+  if (!printed) {
+    ASSERT_EQ(got_len, 0);
+    return;
+  }
+  if (memcmp(got, want, got_len) != 0) {
+    fprintf(stderr, "%s: bytes differ from what the command printed\n", what);
+    ASSERT(0);
+  }
+}
+
+static void run_case(backend_t *b, const out_case_t *k, const char *want) {
+  char cmd[256], script[600];
+  size_t n = 0;
+  lt_res_t r;
+
+  script[0] = '\0';
+  if (k->out_cmd != NULL) {
+    snprintf(cmd, sizeof(cmd), k->out_cmd, b->cap);
+    n += (size_t)snprintf(script + n, sizeof(script) - n, "%s; ", cmd);
+  }
+  if (k->err_cmd != NULL) {
+    snprintf(cmd, sizeof(cmd), k->err_cmd, b->cap);
+    n += (size_t)snprintf(script + n, sizeof(script) - n, "(%s) >&2; ", cmd);
+  }
+  snprintf(script + n, sizeof(script) - n, "true");
+  printf("%s, cap %zu: %s\n", b->noxd ? "noxd" : "local", b->cap, k->what);
+  lt_sh(b->c, "tbl", script, &r);
+  ASSERT_EQ(r.exit_code, 0);
+  ASSERT_EQ(r.out_len, k->out_cmd != NULL ? b->cap : 0);
+  ASSERT_EQ(r.err_len, k->err_cmd != NULL ? b->cap : 0);
+  check_stream(k->what, r.out, r.out_len, k->out_cmd != NULL, want);
+  check_stream(k->what, r.err, r.err_len, k->err_cmd != NULL, want);
+  ASSERT_EQ(r.out_truncated, k->out_truncated);
+  ASSERT_EQ(r.err_truncated, k->err_truncated);
+  lt_res_free(&r);
+}
+
+static void check_both_backends(void) {
+  static const size_t caps[] = {0, 1000};
+  for (size_t ci = 0; ci < sizeof(caps) / sizeof(caps[0]); ci++) {
+    for (int noxd = 0; noxd <= 1; noxd++) {
+      backend_t b;
+      backend_open(&b, noxd, caps[ci]);
+      char *want = seq_prefix(b.cap);
+      for (size_t i = 0; i < sizeof(out_cases) / sizeof(out_cases[0]); i++)
+        run_case(&b, &out_cases[i], want);
+      free(want);
+      backend_close(&b);
+    }
+  }
+}
+
 int main(void) {
   ASSERT_EQ(nox_library_init(), 0);
   check_default_cap();
   check_max_output();
+  check_both_backends();
   nox_library_cleanup();
   printf("noxd output caps: ok\n");
   return 0;

@@ -91,6 +91,8 @@ static void test_roundtrip_dir(void) {
   ASSERT_GT(up.rep.bytes, 0);
   ASSERT_GE(up.progress_calls, 1);
   ASSERT_EQ(up.last.bytes, up.rep.bytes);
+  /* The file content packed: every regular file's size, no header, no gzip. */
+  ASSERT_EQ(up.last.data_bytes, (3u << 20) + 300000 + 18 + 4 + 3 + 0);
   yajl_val log = ht_log();
   yajl_val e = ht_log_one(log, "POST", "/v1/sandboxes/s/files/upload");
   ASSERT_STR_EQ(nox_test_json_str(e, "headers", "transfer-encoding"),

@@ -1,15 +1,21 @@
 /*
  * The blocking API against faultd: results copied to the caller, errors and
  * their detail, the download cap, re-entry from a callback, connection reuse
- * across calls, and clean teardown (run it under ASan).
+ * across calls, and clean teardown (run it under ASan). On the local
+ * backend: nox_sync_download_to() with an extract_dir sink and no data
+ * callback unpacks into the directory, and the deprecated
+ * nox_sync_download_cb() still does the same.
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "noxrunner.h"
 #include "noxrunner/sync.h"
 
 #include "harness.h"
+#include "local_util.h"
 #include "test.h"
 
 #define EXPIRES_AT "2030-01-02T03:04:05Z"
@@ -347,6 +353,140 @@ static void test_reentry(void) {
   ASSERT_EQ(r.calls, 1);
 }
 
+/* The last progress report of a download (the final one, at the end). */
+typedef struct {
+  int calls;
+  nox_progress_t last;
+} progress_t;
+
+static progress_t progress_seen;
+
+static void record_progress(nox_req_t *req, const nox_progress_t *p) {
+  (void)req;
+  progress_seen.calls++;
+  progress_seen.last = *p;
+}
+
+/* path holds exactly want (len bytes). */
+static void check_file(const char *dir, const char *rel, const char *want,
+                       size_t len) {
+  char path[1024], buf[256];
+  FILE *f;
+  size_t n;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, rel);
+  f = fopen(path, "rb");
+  if (f == NULL)
+    fprintf(stderr, "missing after extraction: %s\n", path);
+  ASSERT(f != NULL);
+  n = fread(buf, 1, sizeof(buf), f);
+  fclose(f);
+  ASSERT_EQ(n, len);
+  ASSERT(memcmp(buf, want, len) == 0);
+}
+
+/* One extracting download into dir with on_data NULL, through fn. */
+static void extract_into(nox_sync_t *s, const char *dir, int deprecated) {
+  nox_download_options_t dl = NOX_DOWNLOAD_OPTIONS_INIT;
+  int rc;
+
+  dl.extract_dir = dir;
+  dl.progress = record_progress;
+  memset(&progress_seen, 0, sizeof(progress_seen));
+  if (deprecated) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    rc = nox_sync_download_cb(s, "ex", &dl, NULL, NULL);
+#pragma GCC diagnostic pop
+  } else {
+    rc = nox_sync_download_to(s, "ex", &dl, NULL, NULL);
+  }
+  if (rc != 0)
+    fprintf(stderr, "download: %s: %s\n", nox_err_name(rc),
+            nox_sync_last_error(s)->message);
+  ASSERT_EQ(rc, 0);
+  assert_no_error(s);
+  check_file(dir, "a.txt", "alpha\n", 6);
+  check_file(dir, "sub/b.txt", "bravo bravo\n", 12);
+  /* The final report counts the archive's bytes and its entries. */
+  ASSERT_GE(progress_seen.calls, 1);
+  ASSERT_GT(progress_seen.last.bytes, 0);
+  ASSERT_GE(progress_seen.last.entries, 2);
+}
+
+/* extract_dir with a NULL data callback, on the local backend. */
+static void test_local_extract(void) {
+  static const nox_file_t files[] = {
+      {"a.txt", "alpha\n", 6, 0644},
+      {"sub/b.txt", "bravo bravo\n", 12, 0600},
+  };
+  nox_client_options_t opts = NOX_CLIENT_OPTIONS_INIT;
+  nox_upload_options_t up = NOX_UPLOAD_OPTIONS_INIT;
+  char url[600], out[1024], old[1024];
+  char *root = lt_mkroot();
+  char *work = lt_mkroot();
+  sink_t sink = {0, 0, 0};
+  nox_sync_t *s = NULL;
+
+  snprintf(url, sizeof(url), "local://%s", root);
+  opts.base_url = url;
+  opts.isolation = NOX_ISOLATION_NONE;
+  ASSERT_EQ(nox_sync_new(&s, &opts), 0);
+  ASSERT_EQ(nox_sync_create(NULL, s, "ex", NULL), 0);
+  up.files = files;
+  up.nfiles = sizeof(files) / sizeof(files[0]);
+  up.progress = record_progress;
+  memset(&progress_seen, 0, sizeof(progress_seen));
+  ASSERT_EQ(nox_sync_upload(s, "ex", &up), 0);
+  /* The final report: the files' content, 6 + 12 bytes, and two entries. */
+  ASSERT_GE(progress_seen.calls, 1);
+  ASSERT_EQ(progress_seen.last.data_bytes, 18);
+  ASSERT_EQ(progress_seen.last.entries, 2);
+  ASSERT_GT(progress_seen.last.bytes, 18);
+
+  /* The same from a directory (a symlink carries no content). */
+  {
+    char tree[1024], path[1100];
+    FILE *f;
+
+    snprintf(tree, sizeof(tree), "%s/tree", work);
+    ASSERT_EQ(mkdir(tree, 0755), 0);
+    snprintf(path, sizeof(path), "%s/c.txt", tree);
+    ASSERT((f = fopen(path, "wb")) != NULL);
+    ASSERT_EQ(fwrite("charlie!\n", 1, 9, f), 9);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/link", tree);
+    ASSERT_EQ(symlink("c.txt", path), 0);
+    up = (nox_upload_options_t)NOX_UPLOAD_OPTIONS_INIT;
+    up.dir = tree;
+    up.dest = "/workspace/t";
+    up.progress = record_progress;
+    memset(&progress_seen, 0, sizeof(progress_seen));
+    ASSERT_EQ(nox_sync_upload(s, "ex", &up), 0);
+    ASSERT_EQ(progress_seen.last.data_bytes, 9);
+    ASSERT_EQ(progress_seen.last.entries, 2);
+  }
+
+  /* A directory that does not exist yet, then the old name's. */
+  snprintf(out, sizeof(out), "%s/out", work);
+  extract_into(s, out, 0);
+  snprintf(old, sizeof(old), "%s/old", work);
+  extract_into(s, old, 1);
+
+  /* The old name still streams raw bytes to a data callback too. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  ASSERT_EQ(nox_sync_download_cb(s, "ex", NULL, counting_sink, &sink), 0);
+#pragma GCC diagnostic pop
+  ASSERT_GT(sink.total, 0);
+  ASSERT_GE(sink.chunks, 1);
+
+  ASSERT_EQ(nox_sync_delete(s, "ex"), 0);
+  nox_sync_free(s);
+  lt_rmroot(work);
+  lt_rmroot(root);
+}
+
 int main(void) {
   ASSERT_EQ(nox_library_init(), 0);
   ASSERT_EQ(nox_test_faultd_start(&faultd), 0);
@@ -355,6 +495,7 @@ int main(void) {
   test_errors_and_detail();
   test_download_cap();
   test_reentry();
+  test_local_extract();
 
   nox_test_server_stop(&faultd);
   nox_library_cleanup();

@@ -121,7 +121,7 @@ int main(void) {
 
   nox__buf_t gz = {0};
   char msg[256];
-  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, buf_sink, NULL, &gz, msg,
+  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, buf_sink, NULL, NULL, &gz, msg,
                                    sizeof(msg)),
             0);
   size_t plen;

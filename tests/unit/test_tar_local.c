@@ -243,7 +243,7 @@ static void test_pack_files_roundtrip(void) {
   char err[256], *dir = mkdir_tmp(), path[1024];
   struct stat st;
 
-  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, sink, NULL, &arc, err,
+  ASSERT_EQ(nox__tar_pack_files_to(files, 3, true, sink, NULL, NULL, &arc, err,
                                    sizeof(err)),
             0);
   ASSERT_EQ((unsigned char)arc.data[0], 0x1f);
@@ -444,7 +444,7 @@ static void test_extract_limits(void) {
 /* What a dir upload or a download runs on its worker, without filters. */
 static int pack_path(const char *path, nox__tar_chunk_cb cb, void *data,
                      char *err, size_t errlen) {
-  return nox__tar_pack_filtered(path, NULL, NULL, true, cb, NULL, data, err,
+  return nox__tar_pack_filtered(path, NULL, NULL, true, cb, NULL, NULL, data, err,
                                 errlen);
 }
 

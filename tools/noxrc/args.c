@@ -27,6 +27,9 @@ static const noxrc_argspec_t global_spec[] = {
     {"verbose", ARG_FLAG, &noxrc_g.verbose, NULL,
      "say what is sent and how it went"},
     {"quiet", ARG_FLAG, &noxrc_g.quiet, NULL, "only errors"},
+    {"progress", ARG_FLAG, &noxrc_g.progress, NULL,
+     "show upload/download progress even when stderr is not a terminal "
+     "(one line per frame; never with --quiet or --json)"},
     {"version", ARG_FLAG, &noxrc_g.version, NULL, "print the version"},
     {"help", ARG_FLAG, &noxrc_g.help, NULL, "this help"},
     {NULL, ARG_FLAG, NULL, NULL, NULL}};

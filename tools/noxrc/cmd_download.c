@@ -84,7 +84,6 @@ static int on_data(nox_req_t *req, const char *buf, size_t len) {
     return -1;
   }
   dl.bytes += len;
-  noxrc_progress_update(&dl.progress, dl.bytes, 0);
   return 0;
 }
 
@@ -94,6 +93,14 @@ static void on_dl_progress(nox_req_t *req, const nox_progress_t *p) {
   noxrc_progress_update(&dl.progress, p->bytes, p->total);
 }
 
+/*
+ * Raw bytes: on_data counts them, progress draws (it brings the total,
+ * Content-Length, from the first report on).
+ */
+static void on_raw_progress(nox_req_t *req, const nox_progress_t *p) {
+  noxrc_progress_update(&dl.progress, dl.bytes, p->total);
+}
+
 static int download_raw(noxrc_t *rc);
 
 static void on_downloaded(nox_req_t *req, int status) {
@@ -101,7 +108,7 @@ static void on_downloaded(nox_req_t *req, int status) {
   const char *dest = o.output != NULL ? o.output : "-";
 
   rc->current = NULL;
-  noxrc_progress_done(&dl.progress);
+  noxrc_progress_done(&dl.progress, status == 0);
   if (dl.fd >= 0 && !dl.to_stdout && close(dl.fd) != 0 && status == 0)
     dl.write_err = errno;
   dl.fd = -1;
@@ -187,6 +194,7 @@ static int download_raw(noxrc_t *rc) {
   if (err != 0)
     return err;
   d.src = o.src;
+  d.progress = on_raw_progress;
   noxrc_progress_init(&dl.progress, "download", 0);
   err = nox_download(&rc->current, rc->client, rc->session, &d, on_data,
                      on_downloaded, rc);

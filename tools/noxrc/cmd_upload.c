@@ -45,6 +45,8 @@ static struct {
   size_t n;
   size_t cap;
   uint64_t bytes;
+  /* File content the library will pack: regular files, not symlinks. */
+  uint64_t data_total;
   size_t skipped;
   /* Only count files (the library reads --dir itself while it sends). */
   int count_only;
@@ -148,6 +150,9 @@ static int add_tree(const char *prefix, const char *path) {
     } else if (S_ISDIR(lst.st_mode)) {
       err = add_tree(name, from);
     } else if (S_ISREG(st.st_mode)) {
+      /* --dir: the library stores a symlink as a symlink, without data. */
+      if (up.count_only && S_ISREG(lst.st_mode))
+        up.data_total += (uint64_t)lst.st_size;
       err = add_file(name, from, &st);
     } else {
       /* Symlinked directories could loop; devices have no content. */
@@ -233,8 +238,17 @@ static int collect(const char *const *files, size_t n) {
   return 0;
 }
 
+/*
+ * The total is known before sending: the file content counted while the
+ * tree was walked (or read). The display follows the content packed so
+ * far (nox_progress_t.data_bytes), not the compressed bytes on the wire,
+ * whose count is known only at the end.
+ */
 static void on_up_progress(nox_req_t *req, const nox_progress_t *p) {
-  noxrc_progress_update(&up.progress, p->bytes, p->total);
+  if (up.data_total != 0)
+    noxrc_progress_update(&up.progress, p->data_bytes, up.data_total);
+  else
+    noxrc_progress_update(&up.progress, p->bytes, 0);
 }
 
 static void on_uploaded(nox_req_t *req, int status) {
@@ -243,7 +257,7 @@ static void on_uploaded(nox_req_t *req, int status) {
   char size[32];
 
   rc->current = NULL;
-  noxrc_progress_done(&up.progress);
+  noxrc_progress_done(&up.progress, status == 0);
   if (status != 0) {
     upfiles_free();
     noxrc_finish(rc, noxrc_report_error(rc, "upload", req, status));
@@ -318,6 +332,7 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   uo.progress = on_up_progress;
   noxrc_progress_init(&up.progress, "upload", 0);
   if (o.dir == NULL) {
+    up.data_total = up.bytes; /* exactly the bytes read into memory */
     err = upload_files(rc, &uo);
   } else {
     uo.dir = o.dir;

@@ -92,6 +92,7 @@ typedef struct {
   int json;
   int verbose;
   int quiet;
+  int progress;
   int help;
   int version;
 } noxrc_global_t;
@@ -159,22 +160,45 @@ void noxrc_json_null(noxrc_json_t *j, const char *key);
 /* Prints the object and a newline to stdout, frees j. */
 void noxrc_json_end(noxrc_json_t *j);
 
-/* A progress bar on stderr (a terminal only, not with --quiet/--json). */
+/*
+ * A progress display on stderr: on a terminal (or with --progress), not
+ * with --quiet or --json. With a total, a bar, the percentage and an ETA;
+ * without, the bytes and the rate. At most every 100 ms, and a last frame
+ * at the end: at 100% when the transfer succeeded with a total.
+ */
 typedef struct {
   const char *label;
   uint64_t start_ns;
   uint64_t last_ns;
   uint64_t bytes;
-  uint64_t total;
+  uint64_t total; /* 0: unknown */
   int shown;
+  uint64_t drawn; /* bytes in the last frame drawn */
 } noxrc_progress_t;
 
 void noxrc_progress_init(noxrc_progress_t *p, const char *label,
                          uint64_t total);
+/* total 0 keeps the total given before (to init or an earlier update). */
 void noxrc_progress_update(noxrc_progress_t *p, uint64_t bytes, uint64_t total);
-void noxrc_progress_done(noxrc_progress_t *p);
+/* ok: the transfer succeeded (a known total is then drawn as reached). */
+void noxrc_progress_done(noxrc_progress_t *p, int ok);
+
+/* ---- progress.c: the display's text (pure, unit-tested) ------------- */
+
+#define NOXRC_BAR_WIDTH 20
 /* "1.5 MiB" */
 void noxrc_format_bytes(char *buf, size_t cap, double bytes);
+/* "m:ss", "h:mm:ss", or "--:--" for a negative (unknown) or huge secs. */
+void noxrc_format_eta(char *buf, size_t cap, double secs);
+/* bytes of total in whole percent, rounded down (100 only at the end). */
+unsigned noxrc_progress_percent(uint64_t bytes, uint64_t total);
+/*
+ * One frame, secs after the start: with a total
+ *   "LABEL [#####...............]  25%  1.0 MiB / 4.0 MiB  2.0 MiB/s  ETA 0:02"
+ * and without one "LABEL 1.0 MiB  2.0 MiB/s".
+ */
+void noxrc_progress_format(char *buf, size_t cap, const char *label,
+                           uint64_t bytes, uint64_t total, double secs);
 
 /* ---- commands -------------------------------------------------------- */
 

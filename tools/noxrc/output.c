@@ -368,22 +368,9 @@ void noxrc_json_end(noxrc_json_t *j) {
 
 /* ---- progress -------------------------------------------------------- */
 
-void noxrc_format_bytes(char *buf, size_t cap, double bytes) {
-  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  size_t u = 0;
-
-  while (bytes >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-    bytes /= 1024;
-    u++;
-  }
-  if (u == 0)
-    snprintf(buf, cap, "%.0f %s", bytes, units[u]);
-  else
-    snprintf(buf, cap, "%.1f %s", bytes, units[u]);
-}
-
+/* A terminal redraws one line; --progress elsewhere writes one per frame. */
 static int progress_on(void) {
-  return err_tty && !noxrc_g.quiet && !noxrc_g.json;
+  return (err_tty || noxrc_g.progress) && !noxrc_g.quiet && !noxrc_g.json;
 }
 
 void noxrc_progress_init(noxrc_progress_t *p, const char *label,
@@ -395,27 +382,17 @@ void noxrc_progress_init(noxrc_progress_t *p, const char *label,
 }
 
 static void draw(noxrc_progress_t *p, uint64_t now) {
-  double secs = (double)(now - p->start_ns) / 1e9;
-  double rate = secs > 0 ? (double)p->bytes / secs : 0;
-  char done[32], total[32], speed[32], bar[32];
+  char line[256];
 
-  noxrc_format_bytes(done, sizeof(done), (double)p->bytes);
-  noxrc_format_bytes(speed, sizeof(speed), rate);
-  if (p->total != 0 && p->bytes <= p->total) {
-    size_t fill = (size_t)(20.0 * (double)p->bytes / (double)p->total);
-    double eta = rate > 0 ? (double)(p->total - p->bytes) / rate : 0;
-
-    memset(bar, '#', fill);
-    memset(bar + fill, '.', 20 - fill);
-    bar[20] = '\0';
-    noxrc_format_bytes(total, sizeof(total), (double)p->total);
-    fprintf(stderr, "\r\033[K%s [%s] %s / %s  %s/s  ETA %d:%02d", p->label, bar,
-            done, total, speed, (int)eta / 60, (int)eta % 60);
-  } else {
-    fprintf(stderr, "\r\033[K%s %s  %s/s", p->label, done, speed);
-  }
+  noxrc_progress_format(line, sizeof(line), p->label, p->bytes, p->total,
+                        (double)(now - p->start_ns) / 1e9);
+  if (err_tty)
+    fprintf(stderr, "\r\033[K%s", line);
+  else
+    fprintf(stderr, "%s\n", line);
   fflush(stderr);
   p->shown = 1;
+  p->drawn = p->bytes;
 }
 
 void noxrc_progress_update(noxrc_progress_t *p, uint64_t bytes,
@@ -425,15 +402,27 @@ void noxrc_progress_update(noxrc_progress_t *p, uint64_t bytes,
   p->bytes = bytes;
   if (total != 0)
     p->total = total;
-  if (!progress_on() || now - p->last_ns < 100 * 1000 * 1000)
+  if (!progress_on() || (p->shown && now - p->last_ns < 100 * 1000 * 1000))
     return;
   p->last_ns = now;
   draw(p, now);
 }
 
-void noxrc_progress_done(noxrc_progress_t *p) {
-  if (p->shown) {
+void noxrc_progress_done(noxrc_progress_t *p, int ok) {
+  if (!progress_on())
+    return;
+  if (ok && p->total != 0) {
+    /* The last frame shows it all there: 100%, whatever the last report. */
+    if (p->bytes < p->total)
+      p->bytes = p->total;
+    if (!p->shown || p->drawn != p->total)
+      draw(p, uv_hrtime());
+    if (err_tty)
+      fputc('\n', stderr);
+  } else if (p->shown && err_tty) {
     fputs("\r\033[K", stderr);
-    fflush(stderr);
+  } else if (ok && !err_tty && (!p->shown || p->drawn != p->bytes)) {
+    draw(p, uv_hrtime()); /* --progress: the final count, even if fast */
   }
+  fflush(stderr);
 }
