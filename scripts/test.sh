@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, twice: a normal build in build/, then an
-# AddressSanitizer + UBSan build in build-asan/. Exits non-zero if any test
-# fails in either, and ends with a "N passed, M failed" line.
+# AddressSanitizer + UBSan build in build-asan/; then a warning check of an
+# optimised sanitizer build (build-relsan/) and the fuzzers. Exits non-zero
+# if anything fails, and ends with a "N passed, M failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,21 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DNOX_SANITIZE=ON -DNOX_WERROR=ON \
   "${all_on[@]}"
+
+# GCC's optimiser with the sanitizers finds warnings neither build above
+# sees (-Wformat-overflow, -Wstringop-overread): compile every target so, with
+# -Werror, in build-relsan/ (built, not run: build-asan ran the tests).
+echo "=== build-relsan"
+if cmake -S . -B build-relsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOX_SANITIZE=ON \
+    -DNOX_WERROR=ON "${all_on[@]}" >/dev/null && cmake --build build-relsan -j2 >/dev/null; then
+  echo "=== build-relsan: every target built without a warning"
+  passed=$((passed + 1))
+else
+  echo "=== build-relsan: build failed"
+  cmake --build build-relsan -j1 2>&1 | grep -E "error|warning" | head -n 20
+  failed=$((failed + 1))
+  status=1
+fi
 
 # libFuzzer targets, briefly (clang build in build-fuzz/).
 echo "=== fuzz"
