@@ -226,9 +226,11 @@ typedef struct nox_client_options {
   /**
    * Most retries of one request (default 3; NOX_RETRIES_NONE for none).
    * Only idempotent requests (health, create, touch, download, delete) are
-   * retried on connection failures and 502/503/504; exec and upload only
-   * when the connection was refused, so the request never reached the
-   * server.
+   * retried on transport failures and 429/502/503/504 (after Retry-After
+   * when the answer has one, up to retry_max_ms); exec and upload only when
+   * the connection was refused, so the request never reached the server. A
+   * download is not retried once a byte reached its sink, nor an upload
+   * whose read callback gave bytes.
    */
   uint32_t max_retries;
   /** First backoff delay in ms (default 200); doubles, with jitter. */
