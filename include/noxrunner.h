@@ -82,7 +82,8 @@ struct uv_loop_s;
   XX(EUNSUPPORTED, -20, "unsupported base URL")                              \
   XX(EIO, -21, "local I/O error")                                            \
   XX(EALREADY, -22, "request already completing")                            \
-  XX(EINTERNAL, -23, "internal error")
+  XX(EINTERNAL, -23, "internal error")                                       \
+  XX(EISOLATION, -24, "the requested isolation is not usable on this host")
 
 /** Error codes. 0 is success; every error is negative. */
 typedef enum {
@@ -155,7 +156,7 @@ typedef struct nox_req_s nox_req_t;
 typedef enum {
   /** bubblewrap when it is installed and usable, else none (with a warning). */
   NOX_ISOLATION_AUTO = 0,
-  /** bubblewrap, or fail with NOX_EUNSUPPORTED when it is not usable. */
+  /** bubblewrap, or fail with NOX_EISOLATION when it is not usable. */
   NOX_ISOLATION_BWRAP = 1,
   /** Run commands directly on the host, in the sandbox directory. */
   NOX_ISOLATION_NONE = 2
@@ -337,7 +338,8 @@ typedef void (*nox_close_cb)(void *data);
  * On success *out is the client, owned by the caller until it is passed to
  * nox_client_close(). The loop must outlive the client: run it until the
  * close callback has fired. Returns 0, NOX_EINVAL (bad option or version),
- * NOX_EUNSUPPORTED (base_url scheme) or NOX_ENOMEM.
+ * NOX_EUNSUPPORTED (base_url scheme), NOX_EISOLATION (isolation
+ * NOX_ISOLATION_BWRAP and bubblewrap missing or unusable) or NOX_ENOMEM.
  */
 NOX_EXTERN int nox_client_new(nox_client_t **out, struct uv_loop_s *loop,
                               const nox_client_options_t *opts);

@@ -28,7 +28,7 @@ typedef struct nox_sync_s nox_sync_t;
 /**
  * Makes a blocking client. opts may be NULL for the defaults; it is copied.
  * On success *out is owned by the caller; free it with nox_sync_free().
- * Returns 0, NOX_EINVAL, NOX_EUNSUPPORTED or NOX_ENOMEM.
+ * Returns 0, NOX_EINVAL, NOX_EUNSUPPORTED, NOX_EISOLATION or NOX_ENOMEM.
  */
 NOX_EXTERN int nox_sync_new(nox_sync_t **out, const nox_client_options_t *opts);
 

@@ -292,7 +292,7 @@ int nox__local_isolation_init(nox__local_t *l) {
     }
   }
   if (base == NULL && mode == NOX_ISOLATION_BWRAP)
-    return NOX_EUNSUPPORTED;
+    return NOX_EISOLATION;
   l->bwrap = base;
   l->warn_unisolated = base == NULL;
   return 0;

@@ -255,7 +255,7 @@ static inline int lt_have_bwrap(uv_loop_t *loop, const char *root) {
   r = nox_client_new(&c, loop, &o);
   if (r == 0)
     lt_close(c);
-  ASSERT(r == 0 || r == NOX_EUNSUPPORTED);
+  ASSERT(r == 0 || r == NOX_EISOLATION);
   return r == 0;
 }
 

@@ -51,6 +51,11 @@ if(TARGET noxd)
       COMMAND ${NOX_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/noxd_python_client.py
         $<TARGET_FILE:noxd>)
     set_tests_properties(test_noxd_python_client PROPERTIES LABELS noxd TIMEOUT 120)
+    # --isolation bwrap without bubblewrap: NOX_EISOLATION, a clear message.
+    add_test(NAME test_noxd_isolation_cli
+      COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/noxd_isolation_cli.sh
+        $<TARGET_FILE:noxd>)
+    set_tests_properties(test_noxd_isolation_cli PROPERTIES LABELS noxd TIMEOUT 120)
     # Ctrl-C on `noxrc exec` kills the command noxd runs for it.
     if(TARGET noxrc)
       add_test(NAME test_noxd_disconnect_cli

@@ -1,7 +1,7 @@
 /*
  * Without bubblewrap: with isolation "auto" the client warns once on stderr
  * that commands run unisolated, and they still run; with "none" it says
- * nothing; with "bwrap" client creation fails with NOX_EUNSUPPORTED. bwrap
+ * nothing; with "bwrap" client creation fails with NOX_EISOLATION. bwrap
  * is made absent by running this program as a child ("child MODE ROOT")
  * with a PATH that does not lead to it.
  */
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
   ASSERT_EQ(count(err.buf, "warning"), 0);
 
   run_child(&loop, "bwrap", root, "/nonexistent-bin", &out, &err);
-  ASSERT(strstr(out.buf, "new=NOX_EUNSUPPORTED\n") != NULL);
+  ASSERT(strstr(out.buf, "new=NOX_EISOLATION\n") != NULL);
   ASSERT(strstr(out.buf, "exec=") == NULL);
 
   /* With the host's PATH, auto warns only if bwrap cannot run here. */

@@ -776,6 +776,13 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
     s->token_len = strlen(s->token);
   }
   rc = make_client(s, cfg);
+  if (rc == NOX_EISOLATION) {
+    fprintf(stderr, "noxd: --isolation bwrap: bubblewrap is missing or cannot "
+                    "run here (install it and allow user namespaces, or use "
+                    "--isolation auto or none)\n");
+    free(s->token);
+    return -1;
+  }
   if (rc != 0) {
     fprintf(stderr, "noxd: cannot open the sandbox root \"%s\": %s\n",
             cfg->root, nox_strerror(rc));
