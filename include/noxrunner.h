@@ -389,6 +389,18 @@ NOX_EXTERN struct uv_loop_s *nox_client_loop(const nox_client_t *client);
 /** Number of requests started and not yet completed. */
 NOX_EXTERN size_t nox_client_pending(const nox_client_t *client);
 
+/**
+ * Sets the client's user pointer, which the library never reads (NULL
+ * until set). The caller keeps ownership of what it points to; it must stay
+ * valid for as long as the caller reads it back, typically until the close
+ * callback. Unlike nox_client_last_error(), it is left alone by every other
+ * call. Does nothing for a NULL client.
+ */
+NOX_EXTERN void nox_client_set_data(nox_client_t *client, void *data);
+
+/** The client's user pointer (NULL if never set, or for a NULL client). */
+NOX_EXTERN void *nox_client_data(const nox_client_t *client);
+
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */

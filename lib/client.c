@@ -200,6 +200,15 @@ size_t nox_client_pending(const nox_client_t *client) {
   return client ? client->nreqs : 0;
 }
 
+void nox_client_set_data(nox_client_t *client, void *data) {
+  if (client != NULL)
+    client->data = data;
+}
+
+void *nox_client_data(const nox_client_t *client) {
+  return client ? client->data : NULL;
+}
+
 void nox__client_wake(nox_client_t *c) {
   if (!c->idle_active) {
     c->idle_active = true;

@@ -197,6 +197,7 @@ typedef struct {
 
 struct nox_client_s {
   uv_loop_t *loop;
+  void *data; /* the caller's (nox_client_set_data) */
   const nox__backend_t *backend;
   void *backend_data;
 

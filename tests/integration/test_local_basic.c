@@ -189,10 +189,40 @@ static void check_delete(nox_client_t *c, const char *root) {
   ASSERT_EQ(lt_count_sandboxes(root), 0);
 }
 
+/* A request's callback finds the caller's state through its client. */
+static void on_touch_data(nox_req_t *req, int status) {
+  int *seen = nox_client_data(nox_req_client(req));
+  ASSERT(seen != NULL);
+  ASSERT_EQ(status, 0);
+  (*seen)++;
+}
+
+/* The client's user pointer: NULL at first, kept across every other call. */
+static void check_user_data(nox_client_t *c) {
+  int seen = 0;
+  ASSERT(nox_client_data(c) == NULL);
+  nox_client_set_data(c, &seen);
+  ASSERT(nox_client_data(c) == &seen);
+  ASSERT_EQ(nox_exec(NULL, c, "ud", NULL, NULL, NULL, NULL), NOX_EINVAL);
+  ASSERT(nox_client_data(c) == &seen);
+  lt_res_t r;
+  ASSERT_EQ(lt_create(c, "ud", 60, &r), 0);
+  ASSERT_EQ(nox_touch(NULL, c, "ud", on_touch_data, NULL), 0);
+  while (seen == 0)
+    uv_run(nox_client_loop(c), UV_RUN_ONCE);
+  ASSERT_EQ(seen, 1);
+  ASSERT_EQ(lt_simple(nox_delete, c, "ud"), 0);
+  nox_client_set_data(c, NULL);
+  ASSERT(nox_client_data(c) == NULL);
+  nox_client_set_data(NULL, &seen); /* harmless */
+  ASSERT(nox_client_data(NULL) == NULL);
+}
+
 static void run(uv_loop_t *loop, int isolation) {
   char *root = lt_mkroot();
   nox_client_t *c = lt_client(loop, root, isolation);
 
+  check_user_data(c);
   check_lifecycle(c, root);
   check_exec(c);
   check_files(c);
