@@ -129,6 +129,8 @@ int nox__journal_write(struct nox__registry *r, char kind, const char *id) {
   /* An id is at most 1024 bytes, 3 per byte encoded, plus "K " and "\n". */
   char line[3 * NOX__MAX_SESSION_ID + 4];
   size_t n = 0;
+  if (strlen(id) > NOX__MAX_SESSION_ID)
+    return NOX_EINVAL;
   line[n++] = kind;
   line[n++] = ' ';
   for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
@@ -163,22 +165,41 @@ static int unhex(char ch) {
   return -1;
 }
 
-/* Decodes a journal id in place; false when malformed. */
-static bool decode(char *s) {
+/*
+ * Decodes a journal id in place: 0, NOX_EINVAL when it is not what
+ * nox__journal_write() makes (a byte it would have escaped, a bad or NUL
+ * escape, nothing), NOX_ETOOBIG when longer than an id may be.
+ */
+static int decode(char *s) {
   char *w = s;
   for (char *p = s; *p; p++) {
     if (*p != '%') {
+      if (!plain((unsigned char)*p))
+        return NOX_EINVAL;
       *w++ = *p;
       continue;
     }
     int hi = unhex(p[1]), lo = hi < 0 ? -1 : unhex(p[2]);
-    if (lo < 0)
-      return false;
+    if (lo < 0 || (hi | lo) == 0)
+      return NOX_EINVAL;
     *w++ = (char)(hi << 4 | lo);
     p += 2;
   }
   *w = '\0';
-  return w != s;
+  if (w == s)
+    return NOX_EINVAL;
+  return (size_t)(w - s) > NOX__MAX_SESSION_ID ? NOX_ETOOBIG : 0;
+}
+
+int nox__journal_parse(char *line, char *kind, const char **id) {
+  if (strlen(line) < 3 || (line[0] != 'C' && line[0] != 'D') || line[1] != ' ')
+    return NOX_EINVAL;
+  int err = decode(line + 2);
+  if (err != 0)
+    return err;
+  *kind = line[0];
+  *id = line + 2;
+  return 0;
 }
 
 /* ---- batches ------------------------------------------------------------ */
@@ -377,23 +398,29 @@ static void idset_free(idset_t *s) {
 /* The ids created and not deleted, in the order of their creation. */
 static int load_journal(FILE *f, idset_t *s) {
   char line[3 * NOX__MAX_SESSION_ID + 8];
+  bool longer = false; /* inside a line longer than any record */
   while (fgets(line, sizeof(line), f) != NULL) {
     size_t len = strlen(line);
+    bool rest = longer;
+    longer = !(len > 0 && line[len - 1] == '\n') && !feof(f);
     if (len > 0 && line[len - 1] == '\n')
       line[--len] = '\0';
-    /* A line torn by the crash, or garbage: skip it. */
-    if (len < 3 || (line[0] != 'C' && line[0] != 'D') || line[1] != ' ' ||
-        !decode(line + 2))
+    /* The pieces of an overlong line are no records, whatever they say. */
+    if (rest || longer)
       continue;
-    const char *id = line + 2;
+    char kind;
+    const char *id;
+    /* A line torn by the crash, or garbage: skip it. */
+    if (nox__journal_parse(line, &kind, &id) != 0)
+      continue;
     size_t i = 0;
     while (i < s->n && strcmp(s->ids[i], id) != 0)
       i++;
-    if (line[0] == 'D' && i < s->n) {
+    if (kind == 'D' && i < s->n) {
       free(s->ids[i]);
       memmove(&s->ids[i], &s->ids[i + 1], (s->n - i - 1) * sizeof(char *));
       s->n--;
-    } else if (line[0] == 'C' && i == s->n) {
+    } else if (kind == 'C' && i == s->n) {
       if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 64;
         char **v = realloc(s->ids, cap * sizeof(char *));

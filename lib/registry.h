@@ -75,8 +75,21 @@ struct nox__registry {
 /* The client's registry, made on first use; NULL on ENOMEM. */
 struct nox__registry *nox__registry_get(nox_client_t *c);
 
-/* Appends "C id" or "D id" to the journal, if any. 0 or NOX_EIO. */
+/*
+ * Appends "C id" or "D id" to the journal, if any, the id's bytes other
+ * than [A-Za-z0-9._~-] as %XX. 0, NOX_EIO, or NOX_EINVAL for an id longer
+ * than NOX__MAX_SESSION_ID (nothing written).
+ */
 int nox__journal_write(struct nox__registry *r, char kind, const char *id);
+
+/*
+ * Parses one journal line, its newline removed, in place: 0 with *kind 'C'
+ * or 'D' and *id the decoded id (inside line); NOX_EINVAL for a line that
+ * nox__journal_write() cannot have written (torn by a crash, garbage, an
+ * unknown kind, a byte it escapes, a bad or %00 escape), NOX_ETOOBIG for an
+ * id over NOX__MAX_SESSION_ID bytes. A reap skips such lines.
+ */
+int nox__journal_parse(char *line, char *kind, const char **id);
 
 /* A bare handle in the registry (state READY, nothing in flight). */
 nox_sandbox_t *nox__sandbox_alloc(nox_client_t *c, const char *id);

@@ -347,10 +347,12 @@ NOX_EXTERN int nox_sandbox_release_all(nox_client_t *client,
  * and deletes every sandbox it created and did not delete (404 counts as
  * deleted), at most max_deletes at once, with retries. Then the journal is
  * removed, or rewritten to hold only the ids that failed, and cb runs once.
- * Call it before configuring the same path as this client's journal
- * (NOX_EINVAL if it is). Returns 0, NOX_EINVAL, NOX_ENOMEM, NOX_ECLOSING,
- * or NOX_EIO (unreadable journal; a missing one reaps nothing). path is
- * copied; cb is required and runs from the loop, never inside this call.
+ * A line the library cannot have written (garbage, longer than a record,
+ * an id over 1024 bytes) is skipped. Call it before configuring the same
+ * path as this client's journal (NOX_EINVAL if it is). Returns 0,
+ * NOX_EINVAL, NOX_ENOMEM, NOX_ECLOSING, or NOX_EIO (unreadable journal; a
+ * missing one reaps nothing). path is copied; cb is required and runs from
+ * the loop, never inside this call.
  */
 NOX_EXTERN int nox_journal_reap(nox_client_t *client, const char *path,
                                 nox_release_all_cb cb, void *data);
