@@ -4,6 +4,7 @@
  * issue puts a bounded buffer behind it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,9 @@
 
 #include "internal.h"
 #include "tar/tar.h"
+
+/* How much of a file's data goes to the writer (and is counted) at once. */
+#define PACK_SLICE ((size_t)64 * 1024)
 
 static la_ssize_t writer_write_cb(struct archive *a, void *data,
                                   const void *buf, size_t len) {
@@ -134,10 +138,23 @@ int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
     archive_entry_set_perm(e, files[i].mode ? (files[i].mode & 07777) : 0644);
     archive_entry_set_size(e, (la_int64_t)files[i].len);
     archive_entry_set_mtime(e, now, 0);
-    if (archive_write_header(w.a, e) < ARCHIVE_WARN ||
-        (files[i].len > 0 &&
-         archive_write_data(w.a, files[i].data, files[i].len) !=
-             (la_ssize_t)files[i].len)) {
+    bool ok = archive_write_header(w.a, e) >= ARCHIVE_WARN;
+    /*
+     * In slices, each counted once written: a write blocks while the
+     * stream's pipe is full, so one call for a large file would report
+     * nothing until the file had gone.
+     */
+    const char *p = files[i].data;
+    for (size_t off = 0; ok && off < files[i].len;) {
+      size_t len = files[i].len - off;
+      if (len > PACK_SLICE)
+        len = PACK_SLICE;
+      ok = archive_write_data(w.a, p + off, len) == (la_ssize_t)len;
+      if (ok && data_cb != NULL)
+        data_cb(data, len);
+      off += len;
+    }
+    if (!ok) {
       nox__tar_set_error(errmsg, errlen, "cannot pack \"%s\": %s",
                          files[i].path, archive_error_string(w.a));
       r = nox__tar_writer_error(&w);
@@ -145,8 +162,6 @@ int nox__tar_pack_files_to(const nox_file_t *files, size_t n, bool gzip,
     }
     if (entry_cb != NULL)
       entry_cb(data);
-    if (data_cb != NULL && files[i].len > 0)
-      data_cb(data, files[i].len);
   }
   r = nox__tar_writer_close(&w);
   if (r != 0)

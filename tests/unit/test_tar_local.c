@@ -510,12 +510,46 @@ static void test_pack_path(void) {
   rm_tmp(dst);
 }
 
+/* The archive (first, as sink() appends to it) and what data_cb saw. */
+typedef struct {
+  nox__buf_t arc;
+  size_t calls, bytes;
+} counted_t;
+
+static void count_slices(void *data, size_t n) {
+  counted_t *c = data;
+  c->calls++;
+  c->bytes += n;
+}
+
+/*
+ * A large file's data is counted as it is written, slice by slice: over a
+ * stream, a write blocks while the pipe is full, so a single count at the
+ * end of the file would leave a progress bar at 0% until it had gone.
+ */
+static void test_pack_counts_slices(void) {
+  size_t len = (size_t)1 << 20;
+  char *big = calloc(1, len), err[256];
+  ASSERT(big != NULL);
+  nox_file_t f[] = {{"big.bin", big, len, 0}, {"small", "xy", 2, 0}};
+  counted_t c;
+  memset(&c, 0, sizeof(c));
+  ASSERT_EQ(nox__tar_pack_files_to(f, 2, false, sink, NULL, count_slices, &c,
+                                   err, sizeof(err)),
+            0);
+  ASSERT_EQ(c.bytes, len + 2);
+  ASSERT_GT(c.calls, 8); /* 1 MiB in slices of at most 64 KiB, and 1 */
+  free(c.arc.data);
+  free(big);
+}
+
 int main(void) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   pool = nox__pool_new(2);
   ASSERT(pool != NULL);
   test_path_is_safe();
   test_pack_files_roundtrip();
+  test_pack_counts_slices();
   test_extract_refusals();
   test_extract_through_existing_symlink();
   test_extract_allowed_links();

@@ -404,6 +404,13 @@ void noxrc_progress_update(noxrc_progress_t *p, uint64_t bytes,
     p->total = total;
   if (!progress_on() || (p->shown && now - p->last_ns < 100 * 1000 * 1000))
     return;
+  /*
+   * Nothing new, or all counted but not yet done (an upload's last bytes
+   * still in the pipe, a download still extracting): no frame, so 100%
+   * comes once, from noxrc_progress_done().
+   */
+  if ((p->shown && bytes == p->drawn) || (p->total != 0 && bytes >= p->total))
+    return;
   p->last_ns = now;
   draw(p, now);
 }
