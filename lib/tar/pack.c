@@ -4,6 +4,7 @@
  * issue puts a bounded buffer behind it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,7 +12,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "internal.h"
 #include "tar/tar.h"
 
 static la_ssize_t writer_write_cb(struct archive *a, void *data,
