@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "noxrunner.h"
+#include "buf.h"
 #include "list.h"
 
 /* Defaults of nox_client_options_t. */
@@ -50,16 +51,6 @@ typedef enum {
   NOX__REQ_RUNNING, /* owned by the backend (or the wait-ready poller) */
   NOX__REQ_DONE     /* outcome decided, on client->done_q */
 } nox__req_state_t;
-
-/* A growable byte buffer, always NUL-terminated when non-empty. */
-typedef struct {
-  char *data;
-  size_t len;
-  size_t cap;
-} nox__buf_t;
-
-int nox__buf_append(nox__buf_t *b, const void *p, size_t n);
-void nox__buf_reset(nox__buf_t *b);
 
 /*
  * One operation. The core owns the lifecycle; a backend keeps its own state

@@ -19,7 +19,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "internal.h"
 #include "tar/tar.h"
 
 /*

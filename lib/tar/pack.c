@@ -4,6 +4,7 @@
  * issue puts a bounded buffer behind it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "internal.h"
 #include "tar/tar.h"
 
 /* How much of a file's data goes to the writer (and is counted) at once. */

@@ -16,7 +16,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "internal.h"
+#include "buf.h"
 #include "tar/tar.h"
 
 #define PACK_READ_CHUNK ((size_t)64 * 1024)

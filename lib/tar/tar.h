@@ -11,7 +11,7 @@
 
 #include <archive.h>
 
-#include "internal.h"
+#include "noxrunner.h"
 
 struct archive_entry;
 
