@@ -420,8 +420,12 @@ static void observe(nox_req_t *req, int status) {
     if (status == NOX_ENOTFOUND &&
         (req->op == NOX__OP_EXEC || req->op == NOX__OP_TOUCH))
       mark_lost(sb, status);
-    else if (status == 0 && req->op == NOX__OP_TOUCH)
+    else if (status == 0 && req->op == NOX__OP_TOUCH) {
       sb->expires_at = (int64_t)time(NULL) + sb->ttl_seconds;
+      /* The caller's touch kept it alive as well as the lease's would. */
+      sb->touch_failures = 0;
+      sb->last_touch_ok = uv_now(sb->client->loop);
+    }
   }
   sb_unref(sb);
 }

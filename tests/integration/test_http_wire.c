@@ -71,7 +71,7 @@ static void test_health_wire(void) {
   yajl_val e = ht_log_one(log, "GET", "/healthz");
   ASSERT_STR_EQ(nox_test_json_str(e, "target", NULL), "/healthz");
   ASSERT_STR_EQ(header(e, "user-agent"), "libnoxrunner/" NOX_VERSION_STRING);
-  ASSERT_STR_EQ(header(e, "user-agent"), "libnoxrunner/0.1.0");
+  ASSERT_STR_EQ(header(e, "user-agent"), "libnoxrunner/" NOX_VERSION_STRING);
   ASSERT(header(e, "authorization") == NULL);
   ASSERT_EQ(nox_test_json_int(e, "body_len"), 0);
   yajl_tree_free(log);
