@@ -332,10 +332,8 @@ void nox__stream_progress(nox__stream_t *s, nox_req_t *req, uint64_t *last_ms,
   *last_ms = now;
   nox_progress_t p = {bytes, total, 0, 0};
   if (s != NULL) {
-    nox_transfer_report_t rep;
-    nox__stream_snapshot(s, &rep, NULL, NULL, 0);
-    p.entries = rep.entries;
     uv_mutex_lock(&s->mu);
+    p.entries = s->entries;
     p.data_bytes = s->data_bytes;
     uv_mutex_unlock(&s->mu);
   }

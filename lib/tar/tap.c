@@ -37,15 +37,16 @@
  * or NOX_ETOOBIG.
  */
 static int keep_bytes(nox__tar_tap_t *t, uint64_t from, uint64_t upto) {
-  uint64_t end = t->saved_off + t->saved_len;
+  nox__buf_t *b = &t->saved;
+  uint64_t end = t->saved_off + b->len;
   if (from >= end) {
     t->saved_off = from;
-    t->saved_len = 0;
+    b->len = 0;
     end = from;
   } else if (from > t->saved_off) {
     size_t drop = (size_t)(from - t->saved_off);
-    memmove(t->saved, t->saved + drop, t->saved_len - drop);
-    t->saved_len -= drop;
+    memmove(b->data, b->data + drop, b->len - drop);
+    b->len -= drop;
     t->saved_off = from;
   }
   if (upto <= end)
@@ -54,21 +55,9 @@ static int keep_bytes(nox__tar_tap_t *t, uint64_t from, uint64_t upto) {
   if (end < t->cur_off)
     return NOX_EARCHIVE;
   size_t n = (size_t)(upto - end);
-  if (t->saved_len + n > KEEP_MAX)
+  if (b->len + n > KEEP_MAX)
     return NOX_ETOOBIG;
-  if (t->saved_len + n > t->saved_cap) {
-    size_t cap = t->saved_cap ? t->saved_cap : 4 * BLOCK;
-    while (cap < t->saved_len + n)
-      cap *= 2;
-    char *p = realloc(t->saved, cap);
-    if (p == NULL)
-      return NOX_ENOMEM;
-    t->saved = p;
-    t->saved_cap = cap;
-  }
-  memcpy(t->saved + t->saved_len, t->cur + (end - t->cur_off), n);
-  t->saved_len += n;
-  return 0;
+  return nox__buf_append(b, t->cur + (end - t->cur_off), n);
 }
 
 int nox__tar_tap_open(nox__tar_tap_t *t, archive_read_callback *read_cb,
@@ -255,11 +244,11 @@ int nox__tar_tap_check(nox__tar_tap_t *t, struct archive *tar,
   r = keep_bytes(t, t->saved_off, (uint64_t)he);
   if (r == NOX_ENOMEM)
     return r;
-  if (r != 0 || (uint64_t)he > t->saved_off + t->saved_len) {
+  if (r != 0 || (uint64_t)he > t->saved_off + t->saved.len) {
     *why = "its headers could not be checked";
     return 0;
   }
-  *why = headers_check((const unsigned char *)t->saved +
+  *why = headers_check((const unsigned char *)t->saved.data +
                            ((uint64_t)hs - t->saved_off),
                        (size_t)(he - hs));
   return 0;
@@ -268,6 +257,6 @@ int nox__tar_tap_check(nox__tar_tap_t *t, struct archive *tar,
 void nox__tar_tap_free(nox__tar_tap_t *t) {
   if (t->raw != NULL)
     archive_read_free(t->raw);
-  free(t->saved);
+  nox__buf_reset(&t->saved);
   memset(t, 0, sizeof(*t));
 }

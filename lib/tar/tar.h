@@ -11,6 +11,7 @@
 
 #include <archive.h>
 
+#include "buf.h"
 #include "noxrunner.h"
 
 struct archive_entry;
@@ -113,8 +114,7 @@ typedef struct {
   const char *cur;     /* raw's current block (valid until the next read) */
   size_t cur_len;
   uint64_t cur_off; /* its offset in the uncompressed stream */
-  char *saved;      /* bytes [saved_off, saved_off + saved_len) kept */
-  size_t saved_len, saved_cap;
+  nox__buf_t saved; /* bytes [saved_off, saved_off + saved.len) kept */
   uint64_t saved_off;
   uint64_t keep; /* keep from this offset on, or UINT64_MAX */
   bool eof;

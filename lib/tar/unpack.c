@@ -118,12 +118,11 @@ static int pack_to_file(unpack_t *u) {
    * would put the expansion-ratio limit, a guard against remote archives,
    * on data read from this host's disk). Its size is the transfer's bytes.
    */
-  bool gzip = false;
   int r =
       s->pack_files
-          ? nox__tar_pack_files_to(s->files, s->nfiles, gzip, fd_sink, NULL,
+          ? nox__tar_pack_files_to(s->files, s->nfiles, false, fd_sink, NULL,
                                    count_file_data, u, u->msg, u->msglen)
-          : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, gzip,
+          : nox__tar_pack_filtered(s->pack_src, s->include, s->exclude, false,
                                    fd_sink, NULL, count_file_data, u, u->msg,
                                    u->msglen);
   off_t size = r == 0 ? lseek(u->fd, 0, SEEK_CUR) : -1;
