@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@ typedef struct {
   nox__buf_t host; /* the host path being visited */
   size_t base;     /* offset of the member name in host.data */
   char *chunk;
+  char link[PATH_MAX]; /* the target of a symlink being packed */
   char *errmsg;
   size_t errlen;
   char *const *include, *const *exclude;
@@ -138,109 +140,163 @@ static int write_file_data(pack_t *p, int fd, int64_t size) {
   return 0;
 }
 
+/*
+ * Reads the symlink p->host.data into p->link. 1 when it is gone or no longer
+ * a symlink below the top (see open_entry).
+ */
+static int read_link(pack_t *p, int root) {
+  ssize_t n = readlink(p->host.data, p->link, sizeof(p->link));
+  int err = errno;
+
+  if (n < 0 && !root && (err == ENOENT || err == EINVAL))
+    return 1;
+  if (n < 0 || (size_t)n == sizeof(p->link)) {
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
+                       p->host.data, n < 0 ? strerror(err) : "link too long");
+    return NOX_EIO;
+  }
+  p->link[n] = '\0';
+  return 0;
+}
+
+/*
+ * Describes p->host.data in *st and opens it into *fd (-1 for a symlink,
+ * whose target goes to p->link). 1 for an entry that is left out: one that
+ * is not a file, directory or symlink, or, below the top, one that is gone or
+ * changed type by the time it is visited, removed or renamed over while the
+ * tree was walked (a concurrent upload replaces files through temporary
+ * names), as tar does. Each step works on what the previous one found, so a
+ * name that changes in between is never described by one file and read from
+ * another.
+ */
+static int open_entry(pack_t *p, int root, struct stat *st, int *fd) {
+  mode_t type;
+  int err;
+
+  *fd = -1;
+  if (lstat(p->host.data, st) != 0) {
+    err = errno;
+    if (err == ENOENT && !root)
+      return 1;
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot stat \"%s\": %s",
+                       p->host.data, strerror(err));
+    return err == ENOENT ? NOX_ENOTFOUND : NOX_EIO;
+  }
+  if (S_ISLNK(st->st_mode))
+    return read_link(p, root);
+  if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+    return 1;
+  type = st->st_mode & S_IFMT;
+  *fd = open(p->host.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                               (S_ISDIR(st->st_mode) ? O_DIRECTORY : 0));
+  if (*fd < 0) {
+    err = errno;
+    if (!root && (err == ENOENT || err == ELOOP || err == ENOTDIR))
+      return 1;
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot open \"%s\": %s",
+                       p->host.data, strerror(err));
+    return NOX_EIO;
+  }
+  /* Describe what was opened: the name may have been renamed over. */
+  if (fstat(*fd, st) != 0 || (st->st_mode & S_IFMT) != type) {
+    close(*fd);
+    *fd = -1;
+    if (!root)
+      return 1;
+    nox__tar_set_error(p->errmsg, p->errlen, "\"%s\" changed while read",
+                       p->host.data);
+    return NOX_EIO;
+  }
+  return 0;
+}
+
+/* Writes the member name for what open_entry found: header, then data. */
+static int write_entry(pack_t *p, const char *name, int fd,
+                       const struct stat *st) {
+  archive_entry_clear(p->e);
+  archive_entry_copy_pathname(p->e, name);
+  if (S_ISLNK(st->st_mode)) {
+    /* Not read again by name: the link may have been replaced since. */
+    archive_entry_copy_stat(p->e, st);
+    archive_entry_copy_symlink(p->e, p->link);
+  } else {
+    archive_entry_copy_sourcepath(p->e, p->host.data);
+    if (archive_read_disk_entry_from_file(p->disk, p->e, fd, st) !=
+        ARCHIVE_OK) {
+      nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
+                         p->host.data, archive_error_string(p->disk));
+      return NOX_EIO;
+    }
+  }
+  /* Owners mean nothing outside this host. */
+  archive_entry_set_uid(p->e, 0);
+  archive_entry_set_gid(p->e, 0);
+  archive_entry_copy_uname(p->e, NULL);
+  archive_entry_copy_gname(p->e, NULL);
+  /*
+   * ARCHIVE_WARN: a name that is not text in the locale's charset; the pax
+   * writer then stores its bytes as they are (hdrcharset=BINARY).
+   */
+  if (archive_write_header(p->w.a, p->e) < ARCHIVE_WARN) {
+    nox__tar_set_error(p->errmsg, p->errlen, "cannot pack \"%s\": %s", name,
+                       archive_error_string(p->w.a));
+    return nox__tar_writer_error(&p->w);
+  }
+  if (p->entry_cb != NULL)
+    p->entry_cb(p->data);
+  if (S_ISREG(st->st_mode))
+    return write_file_data(p, fd, archive_entry_size(p->e));
+  return 0;
+}
+
+static int pack_one(pack_t *p, int root);
+
+/* Packs the entries of the directory open as fd (which it takes). */
+static int pack_dir(pack_t *p, int fd, int is_top_dir) {
+  char **names = NULL;
+  size_t n = 0, i, len = p->host.len;
+  int r = list_dir(p, fd, &names, &n);
+
+  for (i = 0; r == 0 && i < n; i++) {
+    p->host.len = len;
+    if (nox__buf_append(&p->host, "/", 1) != 0 ||
+        nox__buf_append(&p->host, names[i], strlen(names[i])) != 0) {
+      r = NOX_ENOMEM;
+      break;
+    }
+    if (is_top_dir)
+      p->base = len + 1;
+    r = pack_one(p, 0);
+  }
+  p->host.len = len;
+  p->host.data[len] = '\0';
+  free_names(names, n);
+  return r;
+}
+
 /* Packs p->host.data, whose member name starts at p->base ("" for root). */
 static int pack_one(pack_t *p, int root) {
   const char *name = p->host.data + p->base;
   int is_top_dir = *name == '\0'; /* the directory being packed */
   struct stat st;
-  char **names = NULL;
-  size_t n = 0, i, len;
-  int fd = -1, r;
+  int fd, r;
 
-  /*
-   * An entry below the top that is gone by the time it is visited was
-   * removed or renamed over while the tree was walked (a concurrent upload
-   * replaces files through temporary names): it is left out, as tar does.
-   */
-  if (lstat(p->host.data, &st) != 0) {
-    if (errno == ENOENT && !root)
-      return 0;
-    nox__tar_set_error(p->errmsg, p->errlen, "cannot stat \"%s\": %s",
-                       p->host.data, strerror(errno));
-    return errno == ENOENT && root ? NOX_ENOTFOUND : NOX_EIO;
-  }
-  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
-    return 0;
-  if (!S_ISLNK(st.st_mode)) {
-    mode_t type = st.st_mode & S_IFMT;
-    fd = open(p->host.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-                                (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
-    if (fd < 0 && !root &&
-        (errno == ENOENT || errno == ELOOP || errno == ENOTDIR))
-      return 0;
-    if (fd < 0) {
-      nox__tar_set_error(p->errmsg, p->errlen, "cannot open \"%s\": %s",
-                         p->host.data, strerror(errno));
-      return NOX_EIO;
-    }
-    /* Describe what was opened: the name may have been renamed over. */
-    if (fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != type) {
-      close(fd);
-      if (!root)
-        return 0;
-      nox__tar_set_error(p->errmsg, p->errlen, "\"%s\" changed while read",
-                         p->host.data);
-      return NOX_EIO;
-    }
-  }
+  r = open_entry(p, root, &st, &fd);
+  if (r != 0)
+    return r == 1 ? 0 : r;
   if (!is_top_dir && wanted(p, name)) {
-    archive_entry_clear(p->e);
-    archive_entry_copy_pathname(p->e, name);
-    archive_entry_copy_sourcepath(p->e, p->host.data);
-    if (archive_read_disk_entry_from_file(p->disk, p->e, fd, &st) !=
-        ARCHIVE_OK) {
-      nox__tar_set_error(p->errmsg, p->errlen, "cannot read \"%s\": %s",
-                         p->host.data, archive_error_string(p->disk));
-      r = NOX_EIO;
-      goto done;
-    }
-    /* Owners mean nothing outside this host. */
-    archive_entry_set_uid(p->e, 0);
-    archive_entry_set_gid(p->e, 0);
-    archive_entry_copy_uname(p->e, NULL);
-    archive_entry_copy_gname(p->e, NULL);
-    /*
-     * ARCHIVE_WARN: a name that is not text in the locale's charset; the
-     * pax writer then stores its bytes as they are (hdrcharset=BINARY).
-     */
-    if (archive_write_header(p->w.a, p->e) < ARCHIVE_WARN) {
-      nox__tar_set_error(p->errmsg, p->errlen, "cannot pack \"%s\": %s", name,
-                         archive_error_string(p->w.a));
-      r = nox__tar_writer_error(&p->w);
-      goto done;
-    }
-    if (p->entry_cb != NULL)
-      p->entry_cb(p->data);
-    if (S_ISREG(st.st_mode)) {
-      r = write_file_data(p, fd, archive_entry_size(p->e));
-      goto done;
+    r = write_entry(p, name, fd, &st);
+    if (r != 0 || !S_ISDIR(st.st_mode)) {
+      if (fd >= 0)
+        close(fd);
+      return r;
     }
   }
-  r = 0;
-  if (S_ISDIR(st.st_mode)) {
-    r = list_dir(p, fd, &names, &n);
-    fd = -1; /* owned by the DIR now */
-    len = p->host.len;
-    for (i = 0; r == 0 && i < n; i++) {
-      p->host.len = len;
-      if (nox__buf_append(&p->host, "/", 1) != 0 ||
-          nox__buf_append(&p->host, names[i], strlen(names[i])) != 0) {
-        r = NOX_ENOMEM;
-        break;
-      }
-      if (is_top_dir)
-        p->base = len + 1;
-      r = pack_one(p, 0);
-    }
-    p->host.len = len;
-    p->host.data[len] = '\0';
-    free_names(names, n);
-  }
-
-done:
+  if (S_ISDIR(st.st_mode))
+    return pack_dir(p, fd, is_top_dir); /* takes fd */
   if (fd >= 0)
     close(fd);
-  return r;
+  return 0;
 }
 
 int nox__tar_pack_filtered(const char *path, char *const *include,

@@ -543,6 +543,66 @@ static void test_pack_counts_slices(void) {
   free(big);
 }
 
+/* The archive (first, as sink() appends to it) and the tree being packed. */
+typedef struct {
+  nox__buf_t arc;
+  const char *dir;
+  int entries;
+} changing_t;
+
+/* After the first member: the tree changes under the packer's walk. */
+static void change_tree(void *data) {
+  changing_t *c = data;
+  char path[1024];
+  if (c->entries++ != 0)
+    return;
+  snprintf(path, sizeof(path), "%s/b", c->dir);
+  ASSERT_EQ(unlink(path), 0); /* a symlink that is gone */
+  snprintf(path, sizeof(path), "%s/c", c->dir);
+  ASSERT_EQ(unlink(path), 0); /* a symlink that became a file */
+  FILE *f = fopen(path, "w");
+  ASSERT(f != NULL);
+  fclose(f);
+  snprintf(path, sizeof(path), "%s/d", c->dir);
+  ASSERT_EQ(unlink(path), 0); /* a file that became a symlink */
+  ASSERT_EQ(symlink("a", path), 0);
+  snprintf(path, sizeof(path), "%s/e", c->dir);
+  ASSERT_EQ(unlink(path), 0); /* a file that is gone */
+}
+
+/*
+ * Entries removed or replaced between the listing of their directory and
+ * their visit (a concurrent upload renames over them): the gone ones are
+ * left out, the others are packed as what they are now, never as a mix.
+ */
+static void test_pack_changing_tree(void) {
+  char *dir = mkdir_tmp(), path[1024], names[256], err[256];
+  const char *files[] = {"a", "d", "e"};
+  changing_t c;
+  size_t i;
+
+  for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fclose(f);
+  }
+  snprintf(path, sizeof(path), "%s/b", dir);
+  ASSERT_EQ(symlink("a", path), 0);
+  snprintf(path, sizeof(path), "%s/c", dir);
+  ASSERT_EQ(symlink("a", path), 0);
+  memset(&c, 0, sizeof(c));
+  c.dir = dir;
+  ASSERT_EQ(nox__tar_pack_filtered(dir, NULL, NULL, true, sink, change_tree,
+                                   NULL, &c, err, sizeof(err)),
+            0);
+  list_members(&c.arc, names, sizeof(names));
+  ASSERT_STR_EQ(names, "a\nc\nd@\n");
+  ASSERT_EQ(c.entries, 3);
+  nox__buf_reset(&c.arc);
+  rm_tmp(dir);
+}
+
 int main(void) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   pool = nox__pool_new(2);
@@ -555,6 +615,7 @@ int main(void) {
   test_extract_allowed_links();
   test_extract_limits();
   test_pack_path();
+  test_pack_changing_tree();
   nox__pool_free(pool);
   ASSERT_LOOP_CLOSES(&loop);
   return 0;
