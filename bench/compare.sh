@@ -6,6 +6,8 @@
 #
 #   bench/compare.sh            # 3 runs of 3 s per measurement
 #   RUNS=1 DURATION=2 bench/compare.sh   # a quick look
+#   BASELINE=main~3 bench/compare.sh      # also nox-bench built at that git
+#                                         # revision, in the same runs
 #
 # Installs what it needs with apt-get (nginx-light, wrk, python3-aiohttp,
 # time, curl). Every server it starts is stopped by PID on exit.
@@ -56,6 +58,10 @@ cleanup() {
   nginx_pid=
   stop_pid "$noxd_pid"
   noxd_pid=
+  if [ -n "$base_tree" ]; then
+    git -C "$root" worktree remove --force "$base_tree" >/dev/null 2>&1 || true
+    base_tree=
+  fi
   [ -n "$work" ] && rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,12 +108,24 @@ run_wrk() { # backend scenario conc run url
 }
 
 run_nox() { # backend scenario conc run base_url [nox-bench args...]
+  run_nox_bin "$build/bin/nox-bench" nox-bench "$@"
+}
+
+# With BASELINE set: the same measurement with the baseline's nox-bench.
+run_base() {
+  [ -n "$base_bin" ] || return 0
+  run_nox_bin "$base_bin" "nox-bench@$base_name" "$@"
+}
+
+run_nox_bin() { # binary client backend scenario conc run base_url [args...]
+  local bin=$1 client=$2
+  shift 2
   local backend=$1 scen=$2 conc=$3 run=$4 base=$5 j="$work/nox.json" s0
   shift 5
   s0=$(cpu_ticks "$server_pid")
   # Failed requests are data here (recorded in the errors column), not a
   # reason to stop the comparison.
-  "$build/bin/nox-bench" --base-url "$base" --concurrency "$conc" \
+  "$bin" --base-url "$base" --concurrency "$conc" \
     --allow-errors --json "$j" "$@" >"$work/nox.out"
   local line
   line=$("$py" - "$j" <<'PY'
@@ -118,7 +136,7 @@ print(d["requests"], d["errors"], round(d["requests"] / d["wall_s"], 1),
 PY
 )
   set -- $line
-  record "$backend" "$scen" "$conc" nox-bench "$run" "$1" "$2" "$3" "$4" "$5" \
+  record "$backend" "$scen" "$conc" "$client" "$run" "$1" "$2" "$3" "$4" "$5" \
     "$(server_us "$s0" "$1")"
 }
 
@@ -149,6 +167,23 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DNOX_BUILD_TESTS=OFF \
 cmake --build "$build" -j2 --target nox-bench noxd >/dev/null
 
 work=$(mktemp -d /tmp/nox-compare-XXXXXX)
+
+# The baseline: nox-bench built at another revision, in a detached worktree
+# of its own (removed on exit), measured beside this tree's in every run.
+base_bin=
+base_name=
+base_tree=
+if [ -n "${BASELINE:-}" ]; then
+  base_name=$(git -C "$root" rev-parse --short "$BASELINE")
+  base_tree="$work/baseline-src"
+  git -C "$root" worktree add --detach "$base_tree" "$BASELINE" >/dev/null 2>&1
+  log "building the baseline nox-bench ($BASELINE = $base_name)"
+  cmake -S "$base_tree" -B "$work/baseline-build" -DCMAKE_BUILD_TYPE=Release \
+    -DNOX_BUILD_TESTS=OFF -DNOX_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$work/baseline-build" -j2 --target nox-bench >/dev/null
+  base_bin="$work/baseline-build/bin/nox-bench"
+  echo "baseline: $BASELINE ($base_name)" >"$work/baseline.txt"
+fi
 chmod 755 "$work"
 mkdir -p "$work/canned" "$work/body" "$work/noxd-root"
 : >"$work/results.tsv"
@@ -209,10 +244,13 @@ for run in $(seq 1 "$runs"); do
     [ "$c" = 64 ] && svg=(--svg "$here/nox-bench-exec-c64.svg")
     run_nox nginx exec "$c" "$run" "$ngx" --scenario exec --duration "$dur" \
       "${svg[@]}"
+    run_base nginx exec "$c" "$run" "$ngx" --scenario exec --duration "$dur"
     run_py nginx exec "$c" "$run" "$ngx" cmp-0
   done
   run_wrk nginx exec-1MiB 16 "$run" "$ngx/v1/sandboxes/big-0/exec"
   run_nox nginx exec-1MiB 16 "$run" "$ngx" --scenario exec --duration "$dur" \
+    --id-prefix big
+  run_base nginx exec-1MiB 16 "$run" "$ngx" --scenario exec --duration "$dur" \
     --id-prefix big
   run_py nginx exec-1MiB 16 "$run" "$ngx" big-0
   run_nox nginx exec-10k 10000 "$run" "$ngx" --scenario exec \
@@ -223,12 +261,14 @@ for run in $(seq 1 "$runs"); do
   for c in 1 64; do
     run_wrk noxd exec "$c" "$run" "$noxd/v1/sandboxes/cmp-0/exec"
     run_nox noxd exec "$c" "$run" "$noxd" --scenario exec --duration "$dur"
+    run_base noxd exec "$c" "$run" "$noxd" --scenario exec --duration "$dur"
     run_py noxd exec "$c" "$run" "$noxd" cmp-0
   done
   run_nox noxd lifecycle 16 "$run" "$noxd" --scenario lifecycle \
     --duration "$dur"
 done
 echo "loadavg_end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/machine.txt"
+[ -f "$work/baseline.txt" ] && cat "$work/baseline.txt" >>"$work/machine.txt"
 
 log "writing $results_md"
 "$py" "$here/summarize.py" "$work/results.tsv" "$work/machine.txt" \

@@ -119,6 +119,32 @@ def goals(rows):
     return "\n".join(lines)
 
 
+def baseline_rows(rows, name):
+    """This tree's nox-bench against the baseline's, run by run: client CPU
+    per request and req/s, as ratios (this tree / baseline)."""
+    base = "nox-bench@" + name
+    lines = ["| scenario | C | backend | client CPU/req, this ÷ baseline | "
+             "req/s, this ÷ baseline | verdict (CPU ≤ 1.05 × is noise) |",
+             "|---|---:|---|---:|---:|---|"]
+    seen = []
+    for r in rows:
+        key = (r["backend"], r["scenario"], r["conc"])
+        if r["client"] == base and key not in seen:
+            seen.append(key)
+    for backend, scen, conc in seen:
+        a = per_run(rows, backend, scen, conc, "nox-bench")
+        b = per_run(rows, backend, scen, conc, base)
+        runs = [i for i in sorted(a) if i in b]
+        cpu = [a[i]["cpu_us"] / b[i]["cpu_us"] for i in runs
+               if b[i]["cpu_us"] > 0]
+        rps = [a[i]["rps"] / b[i]["rps"] for i in runs if b[i]["rps"] > 0]
+        ok = cpu and med(cpu) <= 1.05
+        lines.append("| %s | %d | %s | %s × | %s × | %s |" % (
+            scen, conc, backend, fmt(cpu, 2), fmt(rps, 2),
+            "no regression" if ok else "**regression**"))
+    return "\n".join(lines)
+
+
 def main():
     rows = load(sys.argv[1])
     machine = dict(line.rstrip("\n").split(": ", 1)
@@ -142,6 +168,14 @@ def main():
            "- %s runs; each measurement %s s; medians with (min–max)" % (
                machine.get("runs"), machine.get("duration_s")), "",
            "### Goals (ratios taken within each run)", "", goals(rows), "",
+           ] + ([
+           "### Against the baseline `%s` (same runs)" % machine["baseline"],
+           "", "`nox-bench@%s` is nox-bench built at that revision; both "
+           "measured in every run, one after the other." % (
+               machine["baseline"].split("(")[-1].rstrip(")")), "",
+           baseline_rows(rows, machine["baseline"].split("(")[-1]
+                         .rstrip(")")), ""]
+           if "baseline" in machine else []) + [
            "### Canned backend (nginx, one worker)", "",
            "nox-bench's latency distribution at C=64 in the last run: "
            "[nox-bench-exec-c64.svg](nox-bench-exec-c64.svg).", "",
