@@ -69,10 +69,8 @@ static void usage(FILE *f) {
 
 static int parse_size(const char *s, size_t *out) {
   char *end;
-  unsigned long long v;
-
   errno = 0;
-  v = strtoull(s, &end, 10);
+  unsigned long long v = strtoull(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || v == 0 || s[0] == '-' ||
       v > SIZE_MAX / 2)
     return -1;
@@ -82,38 +80,179 @@ static int parse_size(const char *s, size_t *out) {
 
 /* The local backend takes "local:///abs/path": make --root absolute. */
 static char *absolute_root(const char *root) {
-  char cwd[PATH_MAX];
-  char *out;
-  size_t n;
-
   if (root[0] == '/')
     return strdup(root);
+  char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof(cwd)) == NULL)
     return NULL;
-  n = strlen(cwd) + strlen(root) + 2;
-  out = malloc(n);
+  size_t n = strlen(cwd) + strlen(root) + 2;
+  char *out = malloc(n);
   if (out != NULL)
     snprintf(out, n, "%s/%s", cwd, root);
   return out;
 }
 
+static const struct option longopts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"root", required_argument, NULL, 'r'},
+    {"isolation", required_argument, NULL, 'i'},
+    {"token", required_argument, NULL, 't'},
+    {"max-body", required_argument, NULL, 'm'},
+    {"max-execs", required_argument, NULL, 'x'},
+    {"header-timeout", required_argument, NULL, 'H'},
+    {"body-timeout", required_argument, NULL, 'B'},
+    {"min-upload-rate", required_argument, NULL, 'R'},
+    {"max-sandboxes", required_argument, NULL, 'S'},
+    {"max-pids", required_argument, NULL, 'P'},
+    {"max-output", required_argument, NULL, 'O'},
+    {"auto-create", no_argument, NULL, 'a'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* The option a count belongs to: its field of cfg, and its name. */
+static unsigned *count_field(noxd_config_t *cfg, int opt, const char **name) {
+  switch (opt) {
+  case 'x':
+    *name = "max-execs";
+    return &cfg->max_execs;
+  case 'H':
+    *name = "header-timeout";
+    return &cfg->header_timeout_s;
+  case 'B':
+    *name = "body-timeout";
+    return &cfg->body_timeout_s;
+  case 'S':
+    *name = "max-sandboxes";
+    return &cfg->max_sandboxes;
+  case 'P':
+    *name = "max-pids";
+    return &cfg->max_pids;
+  case 'R':
+    *name = "min-upload-rate";
+    return &cfg->min_upload_rate;
+  default:
+    return NULL;
+  }
+}
+
+/* A positive count (up to 10^9) for the option opt. 0, or 2 when bad. */
+static int parse_count(noxd_config_t *cfg, int opt, const char *arg) {
+  const char *name = "";
+  unsigned *field = count_field(cfg, opt, &name);
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(arg, &end, 10);
+  if (errno != 0 || end == arg || *end != '\0' || v == 0 || v > 1000000000ul) {
+    fprintf(stderr, "noxd: --%s must be a positive number\n", name);
+    return 2;
+  }
+  *field = (unsigned)v;
+  return 0;
+}
+
+static int parse_isolation(noxd_config_t *cfg, const char *arg) {
+  if (strcmp(arg, "auto") == 0)
+    cfg->isolation = NOX_ISOLATION_AUTO;
+  else if (strcmp(arg, "bwrap") == 0)
+    cfg->isolation = NOX_ISOLATION_BWRAP;
+  else if (strcmp(arg, "none") == 0)
+    cfg->isolation = NOX_ISOLATION_NONE;
+  else {
+    fprintf(stderr, "noxd: --isolation must be auto, bwrap or none\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* One option into cfg. 0 to go on, else the exit status (-1: exit 0). */
+static int parse_option(noxd_config_t *cfg, int opt, const char *arg) {
+  switch (opt) {
+  case 'l':
+    cfg->listen = arg;
+    return 0;
+  case 'r':
+    cfg->root = arg;
+    return 0;
+  case 'i':
+    return parse_isolation(cfg, arg);
+  case 't':
+    if (arg[0] == '\0') {
+      fprintf(stderr, "noxd: --token must not be empty\n");
+      return 2;
+    }
+    cfg->token = arg;
+    return 0;
+  case 'm':
+  case 'O':
+    if (parse_size(arg, opt == 'm' ? &cfg->max_body : &cfg->max_output) != 0) {
+      fprintf(stderr, "noxd: --%s must be a positive byte count\n",
+              opt == 'm' ? "max-body" : "max-output");
+      return 2;
+    }
+    return 0;
+  case 'x':
+  case 'H':
+  case 'B':
+  case 'R':
+  case 'S':
+  case 'P':
+    return parse_count(cfg, opt, arg);
+  case 'a':
+    cfg->auto_create = true;
+    return 0;
+  case 'h':
+    usage(stdout);
+    return -1;
+  default:
+    usage(stderr);
+    return 2;
+  }
+}
+
+/* The command line into cfg. 0 to go on, else the exit status (-1: 0). */
+static int parse_args(noxd_config_t *cfg, int argc, char **argv) {
+  int opt;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int rc = parse_option(cfg, opt, optarg);
+    if (rc != 0)
+      return rc;
+  }
+  if (optind != argc || cfg->root == NULL || cfg->root[0] == '\0') {
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+/* Serves until a signal stops the server. Returns the exit status. */
+static int serve(const noxd_config_t *cfg) {
+  /* Writes to a client that went away must fail, not kill the server. */
+  signal(SIGPIPE, SIG_IGN);
+  if (nox_library_init() != 0) {
+    fprintf(stderr, "noxd: library initialisation failed\n");
+    return 1;
+  }
+  int status = 0;
+  uv_loop_t loop;
+  noxd_server_t srv;
+  uv_loop_init(&loop);
+  if (noxd_server_start(&srv, &loop, cfg) == 0) {
+    printf("noxd listening on http://%s:%u\n", srv.host, srv.port);
+    fflush(stdout);
+  } else {
+    status = 1;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop);
+  if (rc != 0) {
+    fprintf(stderr, "noxd: loop did not close: %s\n", uv_strerror(rc));
+    status = 1;
+  }
+  nox_library_cleanup();
+  return status;
+}
+
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"listen", required_argument, NULL, 'l'},
-      {"root", required_argument, NULL, 'r'},
-      {"isolation", required_argument, NULL, 'i'},
-      {"token", required_argument, NULL, 't'},
-      {"max-body", required_argument, NULL, 'm'},
-      {"max-execs", required_argument, NULL, 'x'},
-      {"header-timeout", required_argument, NULL, 'H'},
-      {"body-timeout", required_argument, NULL, 'B'},
-      {"min-upload-rate", required_argument, NULL, 'R'},
-      {"max-sandboxes", required_argument, NULL, 'S'},
-      {"max-pids", required_argument, NULL, 'P'},
-      {"max-output", required_argument, NULL, 'O'},
-      {"auto-create", no_argument, NULL, 'a'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
   noxd_config_t cfg = {NOXD_DEFAULT_LISTEN,
                        NULL,
                        NOX_ISOLATION_AUTO,
@@ -127,128 +266,16 @@ int main(int argc, char **argv) {
                        0,
                        NOXD_DEFAULT_MAX_OUTPUT,
                        false};
-  unsigned long v;
-  char *end;
-  noxd_server_t srv;
-  uv_loop_t loop;
-  char *root;
-  int opt, rc, status = 0;
-
-  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'l':
-      cfg.listen = optarg;
-      break;
-    case 'r':
-      cfg.root = optarg;
-      break;
-    case 'i':
-      if (strcmp(optarg, "auto") == 0)
-        cfg.isolation = NOX_ISOLATION_AUTO;
-      else if (strcmp(optarg, "bwrap") == 0)
-        cfg.isolation = NOX_ISOLATION_BWRAP;
-      else if (strcmp(optarg, "none") == 0)
-        cfg.isolation = NOX_ISOLATION_NONE;
-      else {
-        fprintf(stderr, "noxd: --isolation must be auto, bwrap or none\n");
-        return 2;
-      }
-      break;
-    case 't':
-      if (optarg[0] == '\0') {
-        fprintf(stderr, "noxd: --token must not be empty\n");
-        return 2;
-      }
-      cfg.token = optarg;
-      break;
-    case 'm':
-      if (parse_size(optarg, &cfg.max_body) != 0) {
-        fprintf(stderr, "noxd: --max-body must be a positive byte count\n");
-        return 2;
-      }
-      break;
-    case 'O':
-      if (parse_size(optarg, &cfg.max_output) != 0) {
-        fprintf(stderr,
-                "noxd: --max-output must be a positive byte count\n");
-        return 2;
-      }
-      break;
-    case 'x':
-    case 'H':
-    case 'B':
-    case 'R':
-    case 'S':
-    case 'P':
-      errno = 0;
-      v = strtoul(optarg, &end, 10);
-      if (errno != 0 || end == optarg || *end != '\0' || v == 0 ||
-          v > 1000000000ul) {
-        fprintf(stderr, "noxd: --%s must be a positive number\n",
-                opt == 'x'   ? "max-execs"
-                : opt == 'H' ? "header-timeout"
-                : opt == 'B' ? "body-timeout"
-                : opt == 'S' ? "max-sandboxes"
-                : opt == 'P' ? "max-pids"
-                             : "min-upload-rate");
-        return 2;
-      }
-      if (opt == 'x')
-        cfg.max_execs = (unsigned)v;
-      else if (opt == 'H')
-        cfg.header_timeout_s = (unsigned)v;
-      else if (opt == 'B')
-        cfg.body_timeout_s = (unsigned)v;
-      else if (opt == 'S')
-        cfg.max_sandboxes = (unsigned)v;
-      else if (opt == 'P')
-        cfg.max_pids = (unsigned)v;
-      else
-        cfg.min_upload_rate = (unsigned)v;
-      break;
-    case 'a':
-      cfg.auto_create = true;
-      break;
-    case 'h':
-      usage(stdout);
-      return 0;
-    default:
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (optind != argc || cfg.root == NULL || cfg.root[0] == '\0') {
-    usage(stderr);
-    return 2;
-  }
-  root = absolute_root(cfg.root);
+  int rc = parse_args(&cfg, argc, argv);
+  if (rc != 0)
+    return rc < 0 ? 0 : rc;
+  char *root = absolute_root(cfg.root);
   if (root == NULL) {
     fprintf(stderr, "noxd: cannot resolve --root: %s\n", strerror(errno));
     return 1;
   }
   cfg.root = root;
-
-  /* Writes to a client that went away must fail, not kill the server. */
-  signal(SIGPIPE, SIG_IGN);
-  if (nox_library_init() != 0) {
-    fprintf(stderr, "noxd: library initialisation failed\n");
-    free(root);
-    return 1;
-  }
-  uv_loop_init(&loop);
-  if (noxd_server_start(&srv, &loop, &cfg) == 0) {
-    printf("noxd listening on http://%s:%u\n", srv.host, srv.port);
-    fflush(stdout);
-  } else {
-    status = 1;
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  rc = uv_loop_close(&loop);
-  if (rc != 0) {
-    fprintf(stderr, "noxd: loop did not close: %s\n", uv_strerror(rc));
-    status = 1;
-  }
-  nox_library_cleanup();
+  rc = serve(&cfg);
   free(root);
-  return status;
+  return rc;
 }

@@ -14,6 +14,8 @@
 #include <uv.h>
 #include <noxrunner.h>
 
+#include "mhd_uv.h"
+
 #define NOXD_DEFAULT_LISTEN "127.0.0.1:8080"
 #define NOXD_DEFAULT_MAX_BODY ((size_t)64 << 20)
 /* Most of a declared request body allocated before it arrives. */
@@ -63,9 +65,8 @@ typedef struct noxd_server {
   uv_loop_t *loop;
   nox_client_t *client; /* NULL once closed */
   struct MHD_Daemon *mhd;
-  uv_poll_t poll;   /* MHD's epoll fd */
-  uv_timer_t timer; /* MHD's timeout, and "run MHD soon" */
-  uv_timer_t drain; /* shutdown deadline */
+  noxd_mhd_uv_t front; /* runs mhd on loop */
+  uv_timer_t drain;    /* shutdown deadline */
   uv_signal_t sigterm, sigint;
   MHD_socket listen_fd; /* handed back by MHD_quiesce_daemon() */
   char *token;
@@ -148,12 +149,24 @@ size_t noxd_upload_data(noxd_conn_t *c, const char *data, size_t n);
 bool noxd_upload_end(noxd_conn_t *c);
 
 /* server.c */
+/*
+ * Listens as cfg says, with a client on a local:// URL of cfg->root, both on
+ * loop. Returns 0, or -1 after printing why (nothing is left open then).
+ */
+int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
+                      const noxd_config_t *cfg);
+/* Stops accepting; answers what is open, then closes everything. */
+void noxd_server_stop(noxd_server_t *s);
+
+/* conn.c */
+/* The daemon in epoll mode, its callbacks those of conn.c; NULL on failure. */
+struct MHD_Daemon *noxd_daemon_start(noxd_server_t *s, bool ipv6,
+                                     const struct sockaddr *addr);
+/* Cuts connections that sent no complete request in header_timeout_s. */
+void noxd_sweep(noxd_server_t *s);
 /* Suspends the connection (from an MHD callback) until noxd_resume(). */
 void noxd_suspend(noxd_conn_t *c);
 void noxd_conn_free(noxd_conn_t *c);
-int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
-                      const noxd_config_t *cfg);
-void noxd_server_stop(noxd_server_t *s);
 /* Answers that the connection will queue when it is next processed. */
 void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
                 char *body, size_t len);

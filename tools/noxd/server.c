@@ -1,610 +1,24 @@
 /*
- * The HTTP front: libmicrohttpd in external-polling epoll mode, its epoll fd
- * watched by one uv_poll_t and its timeouts by one uv_timer_t, so the whole
- * server is one thread on one loop. A request waiting on a libnoxrunner
- * operation suspends its connection; the operation's callback sets the
- * answer and resumes it.
+ * The server's life: start (the listen address, the library client, the
+ * daemon on the loop), the timers and signals, and the shutdown that lets
+ * the answers out before everything closes. The whole server is one thread
+ * on one loop; conn.c handles the requests, mhd_uv.c runs MHD on the loop.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "noxd.h"
 
-static void run_mhd(noxd_server_t *s);
-
 /* ------------------------------------------------------------------------ */
-/* Answers                                                                  */
-/* ------------------------------------------------------------------------ */
-
-/* body is malloc'd and becomes MHD's; NULL for an empty body. */
-void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
-                char *body, size_t len) {
-  struct MHD_Response *r;
-
-  if (c->resp != NULL || c->peer_gone) { /* the first answer wins */
-    free(body);
-    return;
-  }
-  if (body != NULL) {
-    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL)
-      free(body);
-  } else {
-    r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-  }
-  if (r == NULL)
-    return; /* out of memory: MHD drops the connection */
-  if (content_type != NULL)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  if (status == MHD_HTTP_UNAUTHORIZED)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-  if (status == MHD_HTTP_METHOD_NOT_ALLOWED && c->allow != NULL)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
-  if (c->srv->stopping)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-  c->resp = r;
-  c->resp_status = status;
-}
-
-static void reply_json_error(noxd_conn_t *c, unsigned status,
-                             const char *msg, const char *code) {
-  char *body;
-  size_t len;
-
-  if (noxd_json_error(msg, code, &body, &len) != 0)
-    noxd_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
-  else
-    noxd_reply(c, status, "application/json", body, len);
-}
-
-void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  reply_json_error(c, status, msg, NULL);
-}
-
-void noxd_reply_nox_error(noxd_conn_t *c, int err, const char *msg) {
-  char text[512];
-
-  snprintf(text, sizeof(text), "%s", msg);
-  reply_json_error(c, noxd_status_for(err), text, nox_err_name(err));
-}
-
-static void on_timer(uv_timer_t *t) {
-  run_mhd(t->data);
-}
-
-/* MHD runs on the next loop turn, once for every connection resumed by then. */
-static void kick(noxd_server_t *s) {
-  if (!s->finished)
-    uv_timer_start(&s->timer, on_timer, 0, 0);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Clients that leave                                                       */
-/* ------------------------------------------------------------------------ */
-
-/*
- * MHD does not poll a suspended connection, so it would see a client's close
- * only once the answer is ready: a canceled `noxrc exec` would leave its
- * command running to the end. While a connection waits on a nox request
- * (c->waiting) its socket is watched here instead, on a handle of its own
- * that outlives the connection until its close callback. A hangup, a reset
- * or end-of-file cancels the request, which kills the command; the
- * connection then ends without an answer. Bytes already sent after the
- * request (pipelining) are left for MHD, and only a hangup is news then.
- */
-typedef struct peer_watch {
-  uv_poll_t poll;
-  noxd_conn_t *c;
-} peer_watch_t;
-
-static void on_watch_closed(uv_handle_t *h) {
-  free(h->data);
-}
-
-static void unwatch_peer(noxd_conn_t *c) {
-  peer_watch_t *w = c->peer_watch;
-
-  if (w == NULL)
-    return;
-  c->peer_watch = NULL;
-  /* Stopped at once, so MHD may close the socket before the callback. */
-  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-}
-
-static void peer_left(noxd_conn_t *c) {
-  unwatch_peer(c);
-  c->peer_gone = true;
-  if (c->waiting != NULL)
-    nox_req_cancel(c->waiting); /* its callback resumes the connection */
-}
-
-static void on_peer(uv_poll_t *p, int status, int events) {
-  peer_watch_t *w = p->data;
-  uv_os_fd_t fd;
-  char byte;
-
-  if (status == 0 && !(events & UV_DISCONNECT) &&
-      uv_fileno((uv_handle_t *)p, &fd) == 0) {
-    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) {
-      uv_poll_start(p, UV_DISCONNECT, on_peer); /* no busy loop on them */
-      return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-      return;
-  }
-  peer_left(w->c);
-}
-
-static void watch_peer(noxd_conn_t *c) {
-  const union MHD_ConnectionInfo *i =
-      MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-  peer_watch_t *w;
-
-  if (i == NULL || c->peer_watch != NULL)
-    return;
-  w = calloc(1, sizeof(*w));
-  if (w == NULL)
-    return; /* unwatched: the command runs to its end, as before */
-  if (uv_poll_init(c->srv->loop, &w->poll, i->connect_fd) != 0) {
-    free(w);
-    return;
-  }
-  w->c = c;
-  w->poll.data = w;
-  c->peer_watch = w;
-  uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_peer);
-}
-
-void noxd_resume(noxd_conn_t *c) {
-  unwatch_peer(c);
-  c->waiting = NULL; /* its callback is running: the handle dies with it */
-  if (!c->suspended)
-    return;
-  c->suspended = false;
-  c->srv->suspended--;
-  MHD_resume_connection(c->mhd);
-  kick(c->srv);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Requests                                                                 */
-/* ------------------------------------------------------------------------ */
-
-/*
- * Slow clients. A new connection must deliver its first request line and
- * headers within header_timeout_s (MHD calls us only once they are
- * complete, and its idle timeout restarts with every byte, so a client
- * sending one byte a second would hold a connection for hours): a sweep
- * shuts down connections still "fresh" past that. Bodies are checked as
- * they arrive: a JSON body within body_timeout_s, an upload at
- * min_upload_rate bytes/s on average once header_timeout_s has passed.
- * Other connections are not affected.
- */
-typedef struct fresh {
-  struct fresh *next, *prev; /* on s->fresh while no request has started */
-  struct MHD_Connection *mc;
-  uint64_t start_ns;
-  bool listed;
-} fresh_t;
-
-static void fresh_unlink(noxd_server_t *s, fresh_t *f) {
-  if (!f->listed)
-    return;
-  if (f->prev != NULL)
-    f->prev->next = f->next;
-  else
-    s->fresh = f->next;
-  if (f->next != NULL)
-    f->next->prev = f->prev;
-  f->listed = false;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *mc,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe) {
-  noxd_server_t *s = cls;
-  fresh_t *f = *socket_context;
-
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    f = calloc(1, sizeof(*f));
-    if (f == NULL)
-      return; /* untracked: only the idle timeout applies */
-    f->mc = mc;
-    f->start_ns = uv_hrtime();
-    f->next = s->fresh;
-    if (s->fresh != NULL)
-      ((fresh_t *)s->fresh)->prev = f;
-    s->fresh = f;
-    f->listed = true;
-    *socket_context = f;
-  } else if (f != NULL) {
-    fresh_unlink(s, f);
-    free(f);
-    *socket_context = NULL;
-  }
-}
-
-static void request_seen(noxd_server_t *s, struct MHD_Connection *mc) {
-  const union MHD_ConnectionInfo *i =
-      MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  if (i != NULL && i->socket_context != NULL)
-    fresh_unlink(s, i->socket_context);
-}
-
-static void on_sweep(uv_timer_t *t) {
-  noxd_server_t *s = t->data;
-  uint64_t now = uv_hrtime(),
-           limit = (uint64_t)s->header_timeout_s * 1000000000u;
-  bool cut = false;
-
-  for (fresh_t *f = s->fresh, *next; f != NULL; f = next) {
-    next = f->next;
-    if (now - f->start_ns < limit)
-      continue;
-    const union MHD_ConnectionInfo *i =
-        MHD_get_connection_info(f->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    fresh_unlink(s, f);
-    if (i != NULL) {
-      shutdown(i->connect_fd, SHUT_RDWR); /* MHD sees the end and closes */
-      fprintf(stderr,
-              "noxd: closed a connection that sent no complete "
-              "request in %u s\n",
-              s->header_timeout_s);
-      cut = true;
-    }
-  }
-  if (cut)
-    kick(s);
-}
-
-static bool body_in_time(const noxd_conn_t *c) {
-  const noxd_server_t *s = c->srv;
-  double secs = (double)(uv_hrtime() - c->start_ns) / 1e9;
-  if (c->op != NOXD_OP_UPLOAD)
-    return secs <= (double)s->body_timeout_s;
-  return secs <= (double)s->header_timeout_s ||
-         (double)c->body_bytes >= (double)s->min_upload_rate * secs;
-}
-
-static noxd_conn_t *conn_new(noxd_server_t *s, struct MHD_Connection *mc,
-                             const char *method, const char *url) {
-  noxd_conn_t *c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return NULL;
-  c->path = strdup(url);
-  if (c->path == NULL) {
-    free(c);
-    return NULL;
-  }
-  c->srv = s;
-  c->mhd = mc;
-  c->start_ns = uv_hrtime();
-  request_seen(s, mc);
-  snprintf(c->method, sizeof(c->method), "%s", method);
-  s->active++;
-  return c;
-}
-
-void noxd_suspend(noxd_conn_t *c) {
-  if (c->suspended)
-    return;
-  MHD_suspend_connection(c->mhd);
-  c->suspended = true;
-  c->srv->suspended++;
-}
-
-void noxd_conn_free(noxd_conn_t *c) {
-  unwatch_peer(c);
-  if (c->resp != NULL)
-    MHD_destroy_response(c->resp);
-  free(c->body);
-  free(c->dl);
-  free(c->id);
-  free(c->path);
-  free(c);
-}
-
-/* Compares without an early exit, so the time taken says nothing. */
-static bool token_matches(const noxd_server_t *s, const char *h) {
-  size_t n = strlen(h);
-  unsigned char diff = (unsigned char)(n != s->token_len);
-  for (size_t i = 0; i < s->token_len; i++)
-    diff |= (unsigned char)(s->token[i] ^ (i < n ? h[i] : 0));
-  return diff == 0;
-}
-
-static bool authorized(noxd_conn_t *c) {
-  const char *h;
-
-  if (c->srv->token == NULL)
-    return true;
-  h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
-                                  MHD_HTTP_HEADER_AUTHORIZATION);
-  if (h == NULL || strncasecmp(h, "Bearer", 6) != 0 ||
-      (h[6] != ' ' && h[6] != '\t'))
-    return false;
-  h += 6;
-  while (*h == ' ' || *h == '\t')
-    h++;
-  return token_matches(c->srv, h);
-}
-
-/* -1: no usable Content-Length (chunked, or none). */
-static long long content_length(noxd_conn_t *c) {
-  const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
-                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
-  char *end;
-  unsigned long long v;
-
-  if (h == NULL)
-    return -1;
-  errno = 0;
-  v = strtoull(h, &end, 10);
-  if (errno != 0 || end == h || *end != '\0' || v > (1ull << 62))
-    return -1;
-  return (long long)v;
-}
-
-/* True when the client waits for "100 Continue" before sending its body. */
-static bool expects_continue(noxd_conn_t *c) {
-  const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
-                                              MHD_HTTP_HEADER_EXPECT);
-  return h != NULL && strcasecmp(h, "100-continue") == 0;
-}
-
-/*
- * Decides what can be decided from the headers. Returns true when the
- * answer must go out before the body is read: a declared body over the limit
- * from a client waiting for "100 Continue" (it sends nothing more), or one so
- * large (past NOXD_DRAIN_FACTOR times the limit) that reading it is not worth
- * it. Every other early answer waits for the body to be drained, so that a
- * client still sending is not reset before it reads the answer.
- */
-static bool begin(noxd_conn_t *c, const char *url) {
-  noxd_server_t *s = c->srv;
-  long long cl = content_length(c);
-
-  if (s->stopping)
-    noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                     "server is shutting down");
-  else
-    noxd_route(c, url, authorized(c));
-  /* Uploads stream, so only a buffered body has a limit. */
-  if (cl > (long long)s->max_body && c->op != NOXD_OP_UPLOAD) {
-    noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                     "request body of %lld bytes exceeds the limit of %zu", cl,
-                     s->max_body);
-    return expects_continue(c) ||
-           cl / NOXD_DRAIN_FACTOR > (long long)s->max_body;
-  }
-  /* Sized up front, but only so far: a declared length costs nothing. */
-  if (cl > 0 && c->resp == NULL && c->op != NOXD_OP_UPLOAD) {
-    size_t cap = (size_t)(cl < NOXD_BODY_PREALLOC ? cl : NOXD_BODY_PREALLOC);
-    c->body = malloc(cap + 1);
-    if (c->body != NULL)
-      c->body_cap = cap + 1;
-  }
-  return false;
-}
-
-static void take_body(noxd_conn_t *c, const char *data, size_t n) {
-  size_t max = c->srv->max_body;
-
-  if (c->resp != NULL)
-    return; /* answered already: drain */
-  if (n > max - c->body_len) {
-    noxd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                     "request body exceeds the limit of %zu bytes", max);
-    free(c->body);
-    c->body = NULL;
-    c->body_len = c->body_cap = 0;
-    return;
-  }
-  if (c->body_len + n + 1 > c->body_cap) {
-    size_t cap = c->body_cap ? c->body_cap : 4096;
-    char *p;
-    while (cap < c->body_len + n + 1)
-      cap *= 2;
-    if (cap > max + 1)
-      cap = max + 1;
-    p = realloc(c->body, cap);
-    if (p == NULL) {
-      noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-      return;
-    }
-    c->body = p;
-    c->body_cap = cap;
-  }
-  memcpy(c->body + c->body_len, data, n);
-  c->body_len += n;
-  c->body[c->body_len] = '\0';
-}
-
-static enum MHD_Result queue(noxd_conn_t *c) {
-  enum MHD_Result r;
-
-  r = MHD_queue_response(c->mhd, c->resp_status, c->resp);
-  MHD_destroy_response(c->resp);
-  c->resp = NULL;
-  c->status = c->resp_status;
-  return r;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls) {
-  noxd_server_t *s = cls;
-  noxd_conn_t *c = *con_cls;
-
-  if (c == NULL) {
-    c = conn_new(s, mc, method, url);
-    if (c == NULL)
-      return MHD_NO;
-    *con_cls = c;
-    if (begin(c, url))
-      return c->resp != NULL ? queue(c) : MHD_NO;
-    return MHD_YES;
-  }
-  if (*upload_data_size > 0 && !body_in_time(c)) {
-    fprintf(stderr, "noxd: %s %s: body too slow, connection closed\n",
-            c->method, c->path);
-    return MHD_NO;
-  }
-  if (*upload_data_size > 0 && c->op == NOXD_OP_UPLOAD && c->resp == NULL) {
-    size_t took = noxd_upload_data(c, upload_data, *upload_data_size);
-    c->body_bytes += took;
-    *upload_data_size -= took;
-    if (*upload_data_size > 0 && c->resp == NULL) {
-      /* No room: the upload's read callback resumes us when it drained. */
-      c->ul_wait_room = true;
-      noxd_suspend(c);
-    }
-    return MHD_YES;
-  }
-  if (*upload_data_size > 0) {
-    c->body_bytes += *upload_data_size;
-    take_body(c, upload_data, *upload_data_size);
-    *upload_data_size = 0;
-    return MHD_YES;
-  }
-  if (c->resp == NULL && !c->started && c->op == NOXD_OP_UPLOAD &&
-      noxd_upload_end(c)) {
-    c->started = true;
-    noxd_suspend(c); /* until the upload's callback answers */
-    return MHD_YES;
-  }
-  if (c->resp == NULL && !c->started) {
-    c->started = true;
-    noxd_dispatch(c);
-    if (c->resp == NULL) {
-      /* The operation's callback never runs inside the call above. */
-      MHD_suspend_connection(mc);
-      c->suspended = true;
-      s->suspended++;
-      if (c->waiting != NULL)
-        watch_peer(c);
-      return MHD_YES;
-    }
-  }
-  if (c->resp == NULL && c->peer_gone) {
-    s->quiet_aborts++; /* MHD_NO is how to drop it; not an internal error */
-    return MHD_NO;
-  }
-  if (c->resp == NULL)
-    return MHD_NO; /* answer lost to out-of-memory */
-  return queue(c);
-}
-
-static const char *termination_name(enum MHD_RequestTerminationCode toe) {
-  switch (toe) {
-  case MHD_REQUEST_TERMINATED_COMPLETED_OK:
-    return NULL;
-  case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
-    return "timed out";
-  case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
-    return "server shut down";
-  case MHD_REQUEST_TERMINATED_READ_ERROR:
-  case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
-    return "client went away";
-  default:
-    return "connection error";
-  }
-}
-
-static void log_request(const noxd_conn_t *c,
-                        enum MHD_RequestTerminationCode toe) {
-  double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
-  /* Ended without an answer because its client left while it waited. */
-  const char *why = c->peer_gone ? "client went away" : termination_name(toe);
-  char path[256];
-  size_t i;
-
-  /* The raw path is the client's: keep the log line one printable line. */
-  for (i = 0; c->path[i] != '\0' && i + 1 < sizeof(path); i++) {
-    unsigned char ch = (unsigned char)c->path[i];
-    path[i] = (ch < 0x20 || ch >= 0x7F) ? '?' : (char)ch;
-  }
-  path[i] = '\0';
-  if (c->status != 0)
-    fprintf(stderr, "noxd: %s %s %u %.1fms%s%s%s\n", c->method, path, c->status,
-            ms, why ? " (" : "", why ? why : "", why ? ")" : "");
-  else
-    fprintf(stderr, "noxd: %s %s - %.1fms (%s)\n", c->method, path, ms,
-            why ? why : "no answer");
-}
-
-static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-  noxd_server_t *s = cls;
-  noxd_conn_t *c = *con_cls;
-
-  if (c == NULL)
-    return;
-  log_request(c, toe);
-  *con_cls = NULL;
-  s->active--;
-  if (c->req != NULL) {
-    /* A download still streaming: its callback frees the connection. */
-    c->dead = true;
-    nox_req_cancel(c->req);
-    return;
-  }
-  noxd_conn_free(c);
-}
-
-/*
- * MHD unescapes the path by default, which would turn an id's "%2F" into a
- * path separator. Keep everything raw; routes.c decodes path segments and
- * query values itself with MHD_http_unescape().
- */
-static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s) {
-  return strlen(s);
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
-  static const char dropped[] = "Application reported internal error";
-  noxd_server_t *s = cls;
-  const char *msg = fmt;
-
-  if (s->quiet_aborts > 0) {
-    if (strcmp(fmt, "%s\n") == 0) { /* MHD passes its texts as arguments */
-      va_list cp;
-      va_copy(cp, ap);
-      msg = va_arg(cp, const char *);
-      va_end(cp);
-    }
-    if (msg != NULL && strncmp(msg, dropped, sizeof(dropped) - 1) == 0) {
-      s->quiet_aborts--;
-      return;
-    }
-  }
-  fputs("noxd: mhd: ", stderr);
-  vfprintf(stderr, fmt, ap);
-}
-
-/* ------------------------------------------------------------------------ */
-/* The loop                                                                 */
+/* Shutdown                                                                 */
 /* ------------------------------------------------------------------------ */
 
 static void finish(noxd_server_t *s) {
   s->finished = true;
-  uv_poll_stop(&s->poll);
-  uv_close((uv_handle_t *)&s->poll, NULL);
-  uv_close((uv_handle_t *)&s->timer, NULL);
+  noxd_mhd_uv_close(&s->front);
   uv_close((uv_handle_t *)&s->drain, NULL);
   uv_close((uv_handle_t *)&s->sweep, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -628,26 +42,11 @@ static void maybe_finish(noxd_server_t *s) {
     finish(s);
 }
 
-static void run_mhd(noxd_server_t *s) {
-  MHD_UNSIGNED_LONG_LONG t;
-
-  if (s->finished)
-    return;
-  MHD_run(s->mhd);
+static void after_run(noxd_mhd_uv_t *g) {
+  noxd_server_t *s = g->data;
   s->quiet_aborts = 0; /* MHD logs those drops, if at all, inside the run */
-  if (s->stopping) {
+  if (s->stopping)
     maybe_finish(s);
-    if (s->finished)
-      return;
-  }
-  if (MHD_get_timeout(s->mhd, &t) == MHD_YES)
-    uv_timer_start(&s->timer, on_timer, t, 0);
-  else
-    uv_timer_stop(&s->timer);
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  run_mhd(p->data);
 }
 
 static void on_drain_deadline(uv_timer_t *t) {
@@ -662,7 +61,7 @@ static void on_client_closed(void *data) {
   noxd_server_t *s = data;
   s->client = NULL;
   /* The completions of the closed requests resumed their connections. */
-  kick(s);
+  noxd_mhd_uv_kick(&s->front);
 }
 
 void noxd_server_stop(noxd_server_t *s) {
@@ -674,7 +73,7 @@ void noxd_server_stop(noxd_server_t *s) {
   uv_timer_start(&s->drain, on_drain_deadline, NOXD_DRAIN_MS, 0);
   if (s->client != NULL)
     nox_client_close(s->client, on_client_closed, s);
-  kick(s);
+  noxd_mhd_uv_kick(&s->front);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -692,18 +91,15 @@ static void on_signal(uv_signal_t *h, int signum) {
 static int parse_listen(const char *spec, struct sockaddr_storage *ss,
                         noxd_server_t *s) {
   const char *colon = strrchr(spec, ':');
-  char host[64];
-  size_t hl;
-  char *end;
-  unsigned long port;
-
   if (colon == NULL)
     return -1;
-  hl = (size_t)(colon - spec);
+  size_t hl = (size_t)(colon - spec);
+  char *end;
   errno = 0;
-  port = strtoul(colon + 1, &end, 10);
+  unsigned long port = strtoul(colon + 1, &end, 10);
   if (errno != 0 || end == colon + 1 || *end != '\0' || port > 65535)
     return -1;
+  char host[64];
   if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
     if (hl - 2 >= sizeof(host))
       return -1;
@@ -725,34 +121,27 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss,
 }
 
 static int make_client(noxd_server_t *s, const noxd_config_t *cfg) {
-  nox_client_options_t opts = NOX_CLIENT_OPTIONS_INIT;
   size_t n = strlen(cfg->root);
   char *url = malloc(n + sizeof("local://"));
-  int rc;
-
   if (url == NULL)
     return NOX_ENOMEM;
   memcpy(url, "local://", 8);
   memcpy(url + 8, cfg->root, n + 1);
+  nox_client_options_t opts = NOX_CLIENT_OPTIONS_INIT;
   opts.base_url = url;
   opts.isolation = cfg->isolation;
   opts.local_max_sandboxes = cfg->max_sandboxes;
   opts.local_max_pids = cfg->max_pids;
   opts.max_output_bytes = cfg->max_output;
   opts.local_auto_create = cfg->auto_create;
-  rc = nox_client_new(&s->client, s->loop, &opts);
+  int rc = nox_client_new(&s->client, s->loop, &opts);
   free(url);
   return rc;
 }
 
-int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
-                      const noxd_config_t *cfg) {
-  struct sockaddr_storage ss;
-  const union MHD_DaemonInfo *info;
-  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  int family, rc, epfd;
-
-  memset(s, 0, sizeof(*s));
+/* The settings of cfg the server keeps, and its copy of the token. */
+static int configure(noxd_server_t *s, uv_loop_t *loop,
+                     const noxd_config_t *cfg) {
   s->loop = loop;
   s->listen_fd = MHD_INVALID_SOCKET;
   s->max_body = cfg->max_body;
@@ -760,85 +149,93 @@ int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
   s->header_timeout_s = cfg->header_timeout_s;
   s->body_timeout_s = cfg->body_timeout_s;
   s->min_upload_rate = cfg->min_upload_rate;
-  memset(&ss, 0, sizeof(ss));
-  family = parse_listen(cfg->listen, &ss, s);
-  if (family < 0) {
-    fprintf(stderr, "noxd: bad --listen address \"%s\" (HOST:PORT)\n",
-            cfg->listen);
-    return -1;
-  }
-  if (family == 6)
-    flags |= MHD_USE_IPv6;
   if (cfg->token != NULL) {
     s->token = strdup(cfg->token);
     if (s->token == NULL)
       return -1;
     s->token_len = strlen(s->token);
   }
-  rc = make_client(s, cfg);
-  if (rc == NOX_EISOLATION) {
+  return 0;
+}
+
+/* The library client serving the requests, with a message when it fails. */
+static int open_client(noxd_server_t *s, const noxd_config_t *cfg) {
+  int rc = make_client(s, cfg);
+  if (rc == NOX_EISOLATION)
     fprintf(stderr, "noxd: --isolation bwrap: bubblewrap is missing or cannot "
                     "run here (install it and allow user namespaces, or use "
                     "--isolation auto or none)\n");
-    free(s->token);
-    return -1;
-  }
-  if (rc != 0) {
+  else if (rc != 0)
     fprintf(stderr, "noxd: cannot open the sandbox root \"%s\": %s\n",
             cfg->root, nox_strerror(rc));
-    free(s->token);
-    return -1;
-  }
+  return rc;
+}
 
-  s->mhd = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s,
-      /* First, so that MHD logs nothing through its own logger. */
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-      MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)NOXD_CONNECTION_TIMEOUT_S,
-      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
-  info = s->mhd ? MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-  if (info == NULL) {
+/* The daemon listening, on the loop. */
+static int open_daemon(noxd_server_t *s, const noxd_config_t *cfg,
+                       const struct sockaddr_storage *ss, int family) {
+  s->mhd = noxd_daemon_start(s, family == 6, (const struct sockaddr *)ss);
+  if (s->mhd == NULL) {
     fprintf(stderr, "noxd: cannot listen on %s: %s\n", cfg->listen,
             strerror(errno));
-    goto fail;
+    return -1;
   }
-  epfd = info->epoll_fd;
-  info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
   s->port = info ? info->port : 0;
-
-  rc = uv_poll_init(loop, &s->poll, epfd);
+  int rc = noxd_mhd_uv_start(&s->front, s->loop, s->mhd, after_run, s);
   if (rc != 0) {
     fprintf(stderr, "noxd: cannot watch MHD: %s\n", uv_strerror(rc));
-    goto fail;
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    return -1;
   }
-  s->poll.data = s;
-  uv_poll_start(&s->poll, UV_READABLE, on_poll);
-  uv_timer_init(loop, &s->timer);
-  s->timer.data = s;
-  uv_timer_init(loop, &s->drain);
+  return 0;
+}
+
+static void on_sweep(uv_timer_t *t) {
+  noxd_sweep(t->data);
+}
+
+/* The server's own timers and signal handlers. */
+static void start_handles(noxd_server_t *s) {
+  uv_timer_init(s->loop, &s->drain);
   s->drain.data = s;
-  uv_timer_init(loop, &s->sweep);
+  uv_timer_init(s->loop, &s->sweep);
   s->sweep.data = s;
   uv_timer_start(&s->sweep, on_sweep, 250, 250);
-  uv_signal_init(loop, &s->sigterm);
+  uv_signal_init(s->loop, &s->sigterm);
   s->sigterm.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  uv_signal_init(loop, &s->sigint);
+  uv_signal_init(s->loop, &s->sigint);
   s->sigint.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);
-  run_mhd(s);
-  return 0;
+}
 
-fail:
-  if (s->mhd != NULL)
-    MHD_stop_daemon(s->mhd);
-  s->mhd = NULL;
-  nox_client_close(s->client, NULL, NULL);
-  s->client = NULL;
-  free(s->token);
-  s->token = NULL;
-  return -1;
+int noxd_server_start(noxd_server_t *s, uv_loop_t *loop,
+                      const noxd_config_t *cfg) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  memset(s, 0, sizeof(*s));
+  int family = parse_listen(cfg->listen, &ss, s);
+  if (family < 0) {
+    fprintf(stderr, "noxd: bad --listen address \"%s\" (HOST:PORT)\n",
+            cfg->listen);
+    return -1;
+  }
+  if (configure(s, loop, cfg) != 0 || open_client(s, cfg) != 0) {
+    free(s->token);
+    s->token = NULL;
+    return -1;
+  }
+  if (open_daemon(s, cfg, &ss, family) != 0) {
+    nox_client_close(s->client, NULL, NULL);
+    s->client = NULL;
+    free(s->token);
+    s->token = NULL;
+    return -1;
+  }
+  start_handles(s);
+  noxd_mhd_uv_kick(&s->front);
+  return 0;
 }
