@@ -317,8 +317,6 @@ void nox__client_backend_closed(nox_client_t *c);
 /* A uniform random number in [0, 1) from the client's generator. */
 double nox__client_random(nox_client_t *c);
 
-/* Is [s, s+len) strict UTF-8 (no overlongs, surrogates or > U+10FFFF)? */
-bool nox__utf8_valid(const char *s, size_t len);
 
 /* strdup that returns NULL for NULL. */
 char *nox__strdup(const char *s);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "noxrunner/util.h"
 #include "tar/tar.h"
 
 /* Most bytes of a caller's string quoted in a message. */
@@ -61,7 +62,7 @@ static int check_version(nox_client_t *c, const char *fn, unsigned got,
 
 static int check_utf8(nox_client_t *c, const char *fn, const char *what,
                       size_t i, const char *s) {
-  if (nox__utf8_valid(s, strlen(s)))
+  if (nox_utf8_valid(s, strlen(s)))
     return 0;
   if (i == (size_t)-1)
     return FAIL(c, "%s: %s is not valid UTF-8", fn, what);

@@ -1,10 +1,12 @@
 /* Small helpers shared by the core and the backends. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
+#include "noxrunner/util.h"
 
 char *nox__strdup(const char *s) {
   return s ? strdup(s) : NULL;
@@ -60,35 +62,81 @@ int64_t nox__parse_iso8601(const char *s) {
  * Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
  * U+10FFFF. yajl's own check lets those through, and a backend may not.
  */
-bool nox__utf8_valid(const char *str, size_t len) {
+size_t nox_utf8_char_len(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str;
+  if (len == 0)
+    return 0;
+  if (s[0] < 0x80)
+    return 1;
+  size_t need;
+  if (s[0] >= 0xC2 && s[0] <= 0xDF)
+    need = 2;
+  else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+    need = 3;
+  else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+    need = 4;
+  else
+    return 0; /* a continuation byte, an overlong C0/C1, or past U+10FFFF */
+  if (len < need)
+    return 0;
+  /* The second byte's range rules out the other overlongs and surrogates. */
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (s[0] == 0xE0)
+    lo = 0xA0;
+  else if (s[0] == 0xED)
+    hi = 0x9F;
+  else if (s[0] == 0xF0)
+    lo = 0x90;
+  else if (s[0] == 0xF4)
+    hi = 0x8F;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < need; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  return need;
+}
+
+int nox_utf8_valid(const char *s, size_t len) {
   size_t i = 0;
   while (i < len) {
-    unsigned c = s[i];
-    size_t n;
-    unsigned cp, min;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (len - i <= n)
-      return false;
-    for (size_t k = 1; k <= n; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return false;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += n + 1;
+    size_t n = nox_utf8_char_len(s + i, len - i);
+    if (n == 0)
+      return 0;
+    i += n;
   }
-  return true;
+  return 1;
+}
+
+int nox_utf8_sanitize(char **out, size_t *out_len, const char *s,
+                      size_t len) {
+  static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
+  if (out == NULL)
+    return NOX_EINVAL;
+  *out = NULL;
+  if (s == NULL && len != 0)
+    return NOX_EINVAL;
+  if (len > (SIZE_MAX - 1) / 3)
+    return NOX_ENOMEM;
+  char *w = malloc(len * 3 + 1);
+  if (w == NULL)
+    return NOX_ENOMEM;
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = nox_utf8_char_len(s + i, len - i);
+    if (n == 0) {
+      memcpy(w + o, repl, 3);
+      o += 3;
+      i++;
+    } else {
+      memcpy(w + o, s + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  w[o] = '\0';
+  *out = w;
+  if (out_len != NULL)
+    *out_len = o;
+  return 0;
 }

@@ -32,8 +32,10 @@ import tempfile
 
 # ---- the layers -----------------------------------------------------------
 
-# Public core API: the umbrella header and the version header.
-API_HEADERS = {"include/noxrunner.h", "include/noxrunner/version.h"}
+# Public core API: the umbrella header, the version header and the
+# utilities' header.
+API_HEADERS = {"include/noxrunner.h", "include/noxrunner/version.h",
+               "include/noxrunner/util.h"}
 # Generic helpers that know no request, client or backend (they may use the
 # public error codes): usable by every layer of lib/.
 BASE_FILES = {"lib/list.h", "lib/buf.h", "lib/buf.c"}

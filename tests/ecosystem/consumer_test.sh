@@ -45,7 +45,7 @@ major=${version%%.*}
 [ -f "$libdir/libnoxrunner.a" ] || fail "no libnoxrunner.a"
 soname=$(objdump -p "$libdir/libnoxrunner.so.$version" | awk '$1 == "SONAME" {print $2}')
 [ "$soname" = "libnoxrunner.so.$major" ] || fail "SONAME is '$soname'"
-for h in noxrunner.h noxrunner/version.h noxrunner/sync.h; do
+for h in noxrunner.h noxrunner/version.h noxrunner/sync.h noxrunner/util.h; do
   [ -f "$prefix/include/$h" ] || fail "header $h not installed"
 done
 for h in "$src"/include/noxrunner/*.h; do

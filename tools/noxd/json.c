@@ -10,49 +10,9 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include <noxrunner/util.h>
+
 #include "noxd.h"
-
-/* ------------------------------------------------------------------------ */
-/* UTF-8                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static int is_cont(unsigned char b) {
-  return (b & 0xC0) == 0x80;
-}
-
-/* RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF. */
-size_t noxd_utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char b = s[0];
-  unsigned char lo = 0x80, hi = 0xBF;
-  size_t need;
-
-  if (b < 0x80)
-    return 1;
-  if (b >= 0xC2 && b <= 0xDF)
-    need = 2;
-  else if (b >= 0xE0 && b <= 0xEF)
-    need = 3;
-  else if (b >= 0xF0 && b <= 0xF4)
-    need = 4;
-  else
-    return 0;
-  if (n < need)
-    return 0;
-  if (b == 0xE0)
-    lo = 0xA0;
-  else if (b == 0xED)
-    hi = 0x9F;
-  else if (b == 0xF0)
-    lo = 0x90;
-  else if (b == 0xF4)
-    hi = 0x8F;
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < need; i++)
-    if (!is_cont(s[i]))
-      return 0;
-  return need;
-}
 
 /*
  * yajl_gen can only refuse invalid UTF-8 (yajl_gen_validate_utf8), and a
@@ -60,36 +20,14 @@ size_t noxd_utf8_seq(const unsigned char *s, size_t n) {
  * U+FFFD before generating. Valid input is passed through without a copy.
  */
 static yajl_gen_status gen_str(yajl_gen g, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0, k;
-  unsigned char *fixed, *w;
-  yajl_gen_status st;
-
-  while (i < n && (k = noxd_utf8_seq(p + i, n - i)) != 0)
-    i += k;
-  if (i == n)
-    return yajl_gen_string(g, p, n);
-
-  fixed = malloc(n * 3);
-  if (fixed == NULL)
+  if (nox_utf8_valid(s, n))
+    return yajl_gen_string(g, (const unsigned char *)s, n);
+  char *fixed;
+  size_t len;
+  if (nox_utf8_sanitize(&fixed, &len, s, n) != 0)
     return yajl_gen_generation_complete; /* any failure will do */
-  memcpy(fixed, p, i);
-  w = fixed + i;
-  while (i < n) {
-    k = noxd_utf8_seq(p + i, n - i);
-    if (k == 0) {
-      *w++ = 0xEF;
-      *w++ = 0xBF;
-      *w++ = 0xBD;
-      i++;
-    } else {
-      memcpy(w, p + i, k);
-      w += k;
-      i += k;
-    }
-  }
-  st = yajl_gen_string(g, fixed, (size_t)(w - fixed));
-  free(fixed);
+  yajl_gen_status st = yajl_gen_string(g, (const unsigned char *)fixed, len);
+  nox_free(fixed);
   return st;
 }
 

@@ -229,7 +229,4 @@ int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len);
 int noxd_json_error(const char *msg, const char *code, char **out,
                     size_t *len);
 
-/* Length of the valid UTF-8 sequence at s (1 to 4), 0 if invalid. */
-size_t noxd_utf8_seq(const unsigned char *s, size_t n);
-
 #endif /* NOXD_H */

@@ -11,6 +11,8 @@
 
 #include <yajl/yajl_gen.h>
 
+#include <noxrunner/util.h>
+
 #include "noxrc.h"
 
 static int color_out;
@@ -233,59 +235,20 @@ void noxrc_json_str(noxrc_json_t *j, const char *k, const char *val) {
     noxrc_json_bytes_plain(j, val, strlen(val));
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-  size_t len, i;
-  uint32_t cp;
-
-  if (p[0] < 0x80)
-    return 1;
-  if (p[0] >= 0xc2 && p[0] <= 0xdf)
-    len = 2, cp = p[0] & 0x1f;
-  else if (p[0] >= 0xe0 && p[0] <= 0xef)
-    len = 3, cp = p[0] & 0x0f;
-  else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-    len = 4, cp = p[0] & 0x07;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  for (i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-      (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return len;
-}
-
+/* yajl_gen takes valid UTF-8 only: a command prints arbitrary bytes. */
 void noxrc_json_bytes_plain(noxrc_json_t *j, const char *buf, size_t len) {
-  static const char repl[] = "\xef\xbf\xbd";
-  const unsigned char *p = (const unsigned char *)buf;
-  char *clean = malloc(len * 3 + 1);
-  size_t i = 0, o = 0;
-
-  if (clean == NULL) {
+  if (nox_utf8_valid(buf, len)) {
+    yajl_gen_string(j->g, (const unsigned char *)buf, len);
+    return;
+  }
+  char *clean;
+  size_t n;
+  if (nox_utf8_sanitize(&clean, &n, buf, len) != 0) {
     fprintf(stderr, "noxrc: out of memory\n");
     exit(NOXRC_EXIT_FAILED);
   }
-  while (i < len) {
-    size_t n = utf8_seq(p + i, len - i);
-
-    if (n == 0) {
-      memcpy(clean + o, repl, 3);
-      o += 3;
-      i++;
-    } else {
-      memcpy(clean + o, p + i, n);
-      o += n;
-      i += n;
-    }
-  }
-  yajl_gen_string(j->g, (const unsigned char *)clean, o);
-  free(clean);
+  yajl_gen_string(j->g, (const unsigned char *)clean, n);
+  nox_free(clean);
 }
 
 static char *base64(const char *buf, size_t len, size_t *olen) {
