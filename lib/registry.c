@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "registry.h"
+#include "text.h"
 
 #define DEFAULT_MAX_DELETES 16u
 #define DEFAULT_DELETE_ATTEMPTS 3u
@@ -123,7 +124,6 @@ static bool plain(unsigned char ch) {
 }
 
 int nox__journal_write(struct nox__registry *r, char kind, const char *id) {
-  static const char hex[] = "0123456789ABCDEF";
   if (r == NULL || r->journal_fd < 0)
     return 0;
   /* An id is at most 1024 bytes, 3 per byte encoded, plus "K " and "\n". */
@@ -133,15 +133,7 @@ int nox__journal_write(struct nox__registry *r, char kind, const char *id) {
     return NOX_EINVAL;
   line[n++] = kind;
   line[n++] = ' ';
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-    if (plain(*p)) {
-      line[n++] = (char)*p;
-    } else {
-      line[n++] = '%';
-      line[n++] = hex[*p >> 4];
-      line[n++] = hex[*p & 15];
-    }
-  }
+  n += nox__percent_encode(line + n, id, "-_.~"); /* keeps what plain() does */
   line[n++] = '\n';
   /* One write(2) on an O_APPEND descriptor: a line is never torn apart. */
   ssize_t w;

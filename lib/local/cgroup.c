@@ -43,6 +43,7 @@
 #endif
 
 #include "local/local.h"
+#include "text.h"
 
 #define DEFAULT_MAX_PIDS 1024u
 /* Rounds of killing and waiting before a cgroup is given up on. */
@@ -239,11 +240,9 @@ static void sweep(const char *top) {
 
 int nox__local_cgroup_init(nox__local_t *l) {
   const nox_client_options_t *o = &l->client->opts;
-  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the root */
   char id[64] = "";
   struct stat st;
   char name[64], saved[4096], *probe = NULL;
-  const unsigned char *p;
   bool ok = false;
 
   l->cg_max_pids = o->local_max_pids ? o->local_max_pids : DEFAULT_MAX_PIDS;
@@ -257,10 +256,8 @@ int nox__local_cgroup_init(nox__local_t *l) {
   if (stat(l->root, &st) == 0)
     snprintf(id, sizeof(id), "%llx:%llx:", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
-  for (p = (const unsigned char *)id; *p != '\0'; p++)
-    h = (h ^ *p) * 0x100000001b3ull;
-  for (p = (const unsigned char *)l->root; *p != '\0'; p++)
-    h = (h ^ *p) * 0x100000001b3ull;
+  /* Its name: FNV-1a of the root's identity and path. */
+  uint64_t h = nox__fnv1a(nox__fnv1a(NOX__FNV1A_INIT, id), l->root);
   snprintf(name, sizeof(name), "noxrunner-%lu", (unsigned long)geteuid());
   l->cg_top = join(l->cg_mount, name);
   snprintf(name, sizeof(name), "%016llx", (unsigned long long)h);

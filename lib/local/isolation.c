@@ -187,14 +187,6 @@ static char **bwrap_base(const char *bwrap) {
   return out;
 }
 
-static void free_strv(char **v) {
-  char **p;
-
-  for (p = v; p != NULL && *p != NULL; p++)
-    free(*p);
-  free(v);
-}
-
 /* The full bwrap command line for one sandbox, up to and with "--". */
 static size_t bwrap_args(char *const *base, const char *workspace,
                          const char *innerdir, const char **argv) {
@@ -287,7 +279,7 @@ int nox__local_isolation_init(nox__local_t *l) {
     if (base == NULL)
       return NOX_ENOMEM;
     if (probe(base, l->root) != 0) {
-      free_strv(base);
+      nox__strv_free(base);
       base = NULL;
     }
   }
@@ -299,7 +291,7 @@ int nox__local_isolation_init(nox__local_t *l) {
 }
 
 void nox__local_isolation_free(nox__local_t *l) {
-  free_strv(l->bwrap);
+  nox__strv_free(l->bwrap);
   l->bwrap = NULL;
 }
 

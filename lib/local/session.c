@@ -25,6 +25,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "local/local.h"
+#include "text.h"
 
 #define NAME_PREFIX "sb-"
 #define TRASH_PREFIX ".trash-"
@@ -35,31 +36,15 @@
 
 /* Percent-encodes every byte but [A-Za-z0-9._-]. */
 static char *encode(const char *s) {
-  static const char hex[] = "0123456789ABCDEF";
-  char *out = malloc(strlen(s) * 3 + 1), *w = out;
-  const unsigned char *p;
-
-  if (out == NULL)
-    return NULL;
-  for (p = (const unsigned char *)s; *p != '\0'; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-        (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-') {
-      *w++ = (char)*p;
-    } else {
-      *w++ = '%';
-      *w++ = hex[*p >> 4];
-      *w++ = hex[*p & 15];
-    }
-  }
-  *w = '\0';
+  char *out = malloc(strlen(s) * 3 + 1);
+  if (out != NULL)
+    nox__percent_encode(out, s, "._-");
   return out;
 }
 
 char *nox__local_dirname(const char *id) {
   char *enc = encode(id), *name;
-  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
   size_t keep;
-  const unsigned char *p;
 
   if (enc == NULL)
     return NULL;
@@ -70,8 +55,7 @@ char *nox__local_dirname(const char *id) {
     free(enc);
     return name;
   }
-  for (p = (const unsigned char *)id; *p != '\0'; p++)
-    h = (h ^ *p) * 0x100000001b3ull;
+  uint64_t h = nox__fnv1a(NOX__FNV1A_INIT, id);
   keep = LONG_NAME_KEEP;
   /* Cut before an escape rather than through it, for readability. */
   if (enc[keep - 1] == '%')

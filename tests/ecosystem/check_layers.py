@@ -38,7 +38,8 @@ API_HEADERS = {"include/noxrunner.h", "include/noxrunner/version.h",
                "include/noxrunner/util.h"}
 # Generic helpers that know no request, client or backend (they may use the
 # public error codes): usable by every layer of lib/.
-BASE_FILES = {"lib/list.h", "lib/buf.h", "lib/buf.c"}
+BASE_FILES = {"lib/list.h", "lib/buf.h", "lib/buf.c", "lib/text.h",
+              "lib/text.c"}
 # The fleet files that still sit in lib/ beside the core (issue 14 moves
 # them to lib/fleet/).
 FLEET_TODAY = {"lib/sandbox.c", "lib/registry.c", "lib/registry.h",

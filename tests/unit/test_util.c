@@ -1,8 +1,12 @@
-/* The error table, ISO-8601 and Retry-After parsing, and the byte buffer. */
+/*
+ * The error table, ISO-8601 and Retry-After parsing, the byte buffer, and
+ * the string helpers (percent-encoding, FNV-1a).
+ */
 #include <string.h>
 #include <time.h>
 
 #include "http/http.h"
+#include "text.h"
 #include "test.h"
 
 static void test_errors(void) {
@@ -99,11 +103,28 @@ static void test_error_message(void) {
                                   sizeof(m), code, sizeof(code)));
 }
 
+static void test_text(void) {
+  char out[64];
+  ASSERT_UEQ(nox__percent_encode(out, "a Z/9~._-%\xff", "._-"), 21);
+  ASSERT_STR_EQ(out, "a%20Z%2F9%7E._-%25%FF");
+  ASSERT_UEQ(nox__percent_encode(out, "~", "-_.~"), 1);
+  ASSERT_STR_EQ(out, "~");
+  ASSERT_UEQ(nox__percent_encode(out, "", ""), 0);
+  ASSERT_STR_EQ(out, "");
+  /* The published FNV-1a 64 values; a hash carries on over pieces. */
+  ASSERT_UEQ(nox__fnv1a(NOX__FNV1A_INIT, ""), 0xcbf29ce484222325ull);
+  ASSERT_UEQ(nox__fnv1a(NOX__FNV1A_INIT, "a"), 0xaf63dc4c8601ec8cull);
+  ASSERT_UEQ(nox__fnv1a(NOX__FNV1A_INIT, "foobar"), 0x85944171f73967e8ull);
+  ASSERT_UEQ(nox__fnv1a(nox__fnv1a(NOX__FNV1A_INIT, "foo"), "bar"),
+             0x85944171f73967e8ull);
+}
+
 int main(void) {
   test_errors();
   test_iso8601();
   test_retry_after();
   test_buf();
+  test_text();
   test_error_message();
   return 0;
 }
