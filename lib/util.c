@@ -108,8 +108,7 @@ int nox_utf8_valid(const char *s, size_t len) {
   return 1;
 }
 
-int nox_utf8_sanitize(char **out, size_t *out_len, const char *s,
-                      size_t len) {
+int nox_utf8_sanitize(char **out, size_t *out_len, const char *s, size_t len) {
   static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
   if (out == NULL)
     return NOX_EINVAL;
@@ -138,5 +137,51 @@ int nox_utf8_sanitize(char **out, size_t *out_len, const char *s,
   *out = w;
   if (out_len != NULL)
     *out_len = o;
+  return 0;
+}
+
+int nox_workspace_path(char **out, const char *path) {
+  static const char ws[] = NOX_WORKSPACE;
+  const size_t wl = sizeof(ws) - 1;
+  if (out == NULL)
+    return NOX_EINVAL;
+  *out = NULL;
+  if (path == NULL || path[0] == '\0')
+    return NOX_EINVAL;
+  /* Never longer than "/workspace/" and the path. */
+  size_t n = strlen(path);
+  char *res = malloc(wl + n + 2);
+  if (res == NULL)
+    return NOX_ENOMEM;
+  size_t len = 0;
+  if (path[0] != '/') {
+    memcpy(res, ws, wl);
+    len = wl;
+  }
+  for (const char *p = path, *end; *p != '\0'; p = end) {
+    while (*p == '/')
+      p++;
+    for (end = p; *end != '\0' && *end != '/';)
+      end++;
+    size_t sl = (size_t)(end - p);
+    if (sl == 0 || (sl == 1 && p[0] == '.'))
+      continue;
+    if (sl == 2 && p[0] == '.' && p[1] == '.') {
+      while (len > 0 && res[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--; /* the slash */
+      continue;
+    }
+    res[len++] = '/';
+    memcpy(res + len, p, sl);
+    len += sl;
+  }
+  res[len] = '\0';
+  if (strncmp(res, ws, wl) != 0 || (res[wl] != '\0' && res[wl] != '/')) {
+    free(res);
+    return NOX_EINVAL;
+  }
+  *out = res;
   return 0;
 }

@@ -8,6 +8,9 @@
  *   U+10FFFF), while what a command prints is arbitrary bytes. These
  *   functions check a string the way the library does, and turn arbitrary
  *   bytes into valid UTF-8 (for JSON, say) the way noxd and noxrc do.
+ * - Sandbox paths: a workdir, an upload's dest and a download's src name a
+ *   place inside the sandbox's /workspace. nox_workspace_path() is the rule
+ *   both backends apply (the local backend, and noxd behind the HTTP one).
  *
  * None of them needs a client or a loop; all are thread-safe. Results are
  * owned by the caller and freed with nox_free().
@@ -46,6 +49,28 @@ NOX_EXTERN int nox_utf8_valid(const char *s, size_t len);
  */
 NOX_EXTERN int nox_utf8_sanitize(char **out, size_t *out_len, const char *s,
                                  size_t len);
+
+/** The directory inside a sandbox that holds its files: "/workspace". */
+#define NOX_WORKSPACE "/workspace"
+
+/**
+ * The canonical form of a sandbox path (a workdir, dest or src), the rule
+ * both backends apply before they touch the sandbox: a relative path is
+ * taken from /workspace; empty components ("//", a trailing "/") and "."
+ * are dropped; ".." removes the component before it, and at "/" stays at
+ * "/" (as the kernel reads "/.."); the result must be /workspace or below.
+ * All of it on the name alone: the file system is not looked at (symlinks
+ * are the backend's business, and the local backend refuses those that lead
+ * out). So "sub/./x/" and "/workspace/a/../sub//x" are both
+ * "/workspace/sub/x", while "/", "/etc", "..", "/workspace/.." and
+ * "/workspacex" are refused.
+ *
+ * On success *out is the canonical path ("/workspace" or "/workspace/..."
+ * without a trailing "/"), owned by the caller: free it with nox_free().
+ * Returns 0, NOX_EINVAL (out or path NULL, path empty or outside
+ * /workspace) or NOX_ENOMEM; *out is NULL on failure.
+ */
+NOX_EXTERN int nox_workspace_path(char **out, const char *path);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
  * paths that provably stay inside the sandbox's workspace. Runs on worker
  * threads only.
  *
- * ".." is resolved on the name first, so "/workspace/../etc" is refused
+ * ".." is resolved on the name first, with the rule of
+ * nox_workspace_path() (noxd's too), so "/workspace/../etc" is refused
  * without the kernel ever seeing it. Then the host path is walked one
  * component at a time, each resolved with realpath() and checked to be
  * inside the workspace before the next is looked at or created; a symlink
@@ -18,103 +19,118 @@
 #include <unistd.h>
 
 #include "local/local.h"
+#include "noxrunner/util.h"
 
 static int inside(const char *path, const char *ws, size_t wslen) {
   return strncmp(path, ws, wslen) == 0 &&
          (path[wslen] == '\0' || path[wslen] == '/');
 }
 
-/*
- * Splits path into its components after /workspace, resolving "." and ".."
- * by name. Returns the number of components, or -1 when path is not
- * /workspace or below.
- */
-static int split(char *path, char **comps, int max) {
-  int n = 0;
-  char *save = NULL, *c;
+enum { MAX_DEPTH = 512 };
 
-  if (path[0] != '/')
-    return -1;
-  for (c = strtok_r(path, "/", &save); c != NULL;
-       c = strtok_r(NULL, "/", &save)) {
-    if (strcmp(c, ".") == 0)
-      continue;
-    if (strcmp(c, "..") == 0) {
-      if (--n < 1)
-        return -1; /* climbs to or above / */
-      continue;
+/*
+ * Splits path, the caller's name for it, into the components below
+ * /workspace: its canonical form by nox_workspace_path(), the rule noxd
+ * applies too, cut at the slashes. Returns their number (0 for /workspace
+ * itself) with *canon, to be freed, holding them; NOX_EINVAL with a message
+ * when path is outside /workspace or deeper than MAX_DEPTH, or NOX_ENOMEM.
+ */
+static int split(const char *path, char **canon, char **comps, char *msg,
+                 size_t len) {
+  int r = nox_workspace_path(canon, path);
+  if (r == NOX_EINVAL)
+    snprintf(msg, len, "path \"%.200s\" is outside " NOX__LOCAL_WORKSPACE,
+             path);
+  if (r != 0)
+    return r;
+  int n = 0;
+  char *save = NULL;
+  for (char *c = strtok_r(*canon + strlen(NOX__LOCAL_WORKSPACE), "/", &save);
+       c != NULL; c = strtok_r(NULL, "/", &save)) {
+    if (n == MAX_DEPTH) {
+      snprintf(msg, len, "path \"%.200s\" has more than %d components", path,
+               MAX_DEPTH);
+      return NOX_EINVAL;
     }
-    if (n == max)
-      return -1;
     comps[n++] = c;
   }
-  if (n < 1 || strcmp(comps[0], "workspace") != 0)
-    return -1;
   return n;
+}
+
+/* The code for realpath()'s errno e on a name the caller gave. */
+static int path_error(int e) {
+  if (e == ENOENT || e == ENOTDIR)
+    return NOX_ENOTFOUND;
+  /* A component or the whole over the system's limits: a bad name. */
+  return e == ENAMETOOLONG ? NOX_EINVAL : NOX_EIO;
+}
+
+/*
+ * Resolves comps one by one below ws (a real path), creating missing
+ * directories when flags say so. Returns 0 with *cur the real path of the
+ * last one, inside ws, or an error with a message.
+ */
+static int walk(const char *ws, char **comps, int n, int flags,
+                const char *path, char **cur, char *msg, size_t len) {
+  size_t wslen = strlen(ws);
+  *cur = strdup(ws);
+  if (*cur == NULL)
+    return NOX_ENOMEM;
+  for (int i = 0; i < n; i++) {
+    char *cand = malloc(strlen(*cur) + strlen(comps[i]) + 2);
+    if (cand == NULL)
+      return NOX_ENOMEM;
+    sprintf(cand, "%s/%s", *cur, comps[i]);
+    struct stat st;
+    if (lstat(cand, &st) != 0 && errno == ENOENT && (flags & NOX__PATH_MKDIR) &&
+        mkdir(cand, 0755) != 0 && errno != EEXIST) {
+      int r = errno == ENAMETOOLONG ? NOX_EINVAL : NOX_EIO;
+      snprintf(msg, len, "cannot create \"%.200s\": %s", path, strerror(errno));
+      free(cand);
+      return r;
+    }
+    free(*cur);
+    *cur = realpath(cand, NULL);
+    int e = errno;
+    free(cand);
+    if (*cur == NULL) {
+      snprintf(msg, len, "\"%.200s\": %s", path, strerror(e));
+      return path_error(e);
+    }
+    if (!inside(*cur, ws, wslen)) {
+      snprintf(msg, len,
+               "path \"%.200s\" resolves outside " NOX__LOCAL_WORKSPACE, path);
+      return NOX_EINVAL;
+    }
+  }
+  struct stat st;
+  if ((flags & NOX__PATH_MKDIR) &&
+      (stat(*cur, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    snprintf(msg, len, "\"%.200s\" is not a directory", path);
+    return NOX_EINVAL;
+  }
+  return 0;
 }
 
 int nox__local_map_path(const char *workspace, const char *path, int flags,
                         char **host, char **inner, char *msg, size_t len) {
-  enum { MAX_DEPTH = 512 };
-  char **comps = NULL, *copy = strdup(path), *cur = NULL, *cand = NULL, *ws;
-  size_t wslen;
-  struct stat st;
-  int n, i, r;
-
   *host = *inner = NULL;
-  ws = realpath(workspace, NULL);
-  comps = malloc(MAX_DEPTH * sizeof(*comps));
-  if (copy == NULL || ws == NULL || comps == NULL) {
-    r = ws == NULL && copy != NULL && comps != NULL ? NOX_EIO : NOX_ENOMEM;
+  char *ws = realpath(workspace, NULL), *canon = NULL, *cur = NULL;
+  char **comps = malloc(MAX_DEPTH * sizeof(*comps));
+  int r;
+  if (ws == NULL || comps == NULL) {
+    r = ws == NULL && comps != NULL ? NOX_EIO : NOX_ENOMEM;
     goto done;
   }
-  wslen = strlen(ws);
-  n = split(copy, comps, MAX_DEPTH);
+  int n = split(path, &canon, comps, msg, len);
   if (n < 0) {
-    snprintf(msg, len, "path \"%.200s\" is outside " NOX__LOCAL_WORKSPACE,
-             path);
-    r = NOX_EINVAL;
+    r = n;
     goto done;
   }
-  cur = strdup(ws);
-  if (cur == NULL) {
-    r = NOX_ENOMEM;
+  r = walk(ws, comps, n, flags, path, &cur, msg, len);
+  if (r != 0)
     goto done;
-  }
-  for (i = 1; i < n; i++) {
-    free(cand);
-    cand = malloc(strlen(cur) + strlen(comps[i]) + 2);
-    if (cand == NULL) {
-      r = NOX_ENOMEM;
-      goto done;
-    }
-    sprintf(cand, "%s/%s", cur, comps[i]);
-    if (lstat(cand, &st) != 0 && errno == ENOENT && (flags & NOX__PATH_MKDIR) &&
-        mkdir(cand, 0755) != 0 && errno != EEXIST) {
-      snprintf(msg, len, "cannot create \"%.200s\": %s", path, strerror(errno));
-      r = NOX_EIO;
-      goto done;
-    }
-    free(cur);
-    cur = realpath(cand, NULL);
-    if (cur == NULL) {
-      snprintf(msg, len, "\"%.200s\": %s", path, strerror(errno));
-      r = errno == ENOENT || errno == ENOTDIR ? NOX_ENOTFOUND : NOX_EIO;
-      goto done;
-    }
-    if (!inside(cur, ws, wslen)) {
-      snprintf(msg, len,
-               "path \"%.200s\" resolves outside " NOX__LOCAL_WORKSPACE, path);
-      r = NOX_EINVAL;
-      goto done;
-    }
-  }
-  if ((flags & NOX__PATH_MKDIR) &&
-      (stat(cur, &st) != 0 || !S_ISDIR(st.st_mode))) {
-    snprintf(msg, len, "\"%.200s\" is not a directory", path);
-    r = NOX_EINVAL;
-    goto done;
-  }
+  size_t wslen = strlen(ws);
   *inner = malloc(sizeof(NOX__LOCAL_WORKSPACE) + strlen(cur) - wslen);
   if (*inner == NULL) {
     r = NOX_ENOMEM;
@@ -123,13 +139,11 @@ int nox__local_map_path(const char *workspace, const char *path, int flags,
   sprintf(*inner, NOX__LOCAL_WORKSPACE "%s", cur + wslen);
   *host = cur;
   cur = NULL;
-  r = 0;
 
 done:
   free(comps);
-  free(copy);
+  free(canon);
   free(cur);
-  free(cand);
   free(ws);
   return r;
 }

@@ -3,12 +3,18 @@
  * run on a local: client and on an http:// client against noxd (the local
  * backend behind the HTTP one), asserting the same nox error code on both,
  * a non-empty message on both (naming the bad path where there is one),
- * and HTTP status 400 behind noxd's NOX_EINVAL. Then an extract_dir
+ * and HTTP status 400 behind noxd's NOX_EINVAL. Then one table of sandbox
+ * paths, tricky and plain, each as an exec's workdir, an upload's dest and a
+ * download's src on both: both backends accept the same ones (and put the
+ * upload in the same place) and refuse the same ones, the rule of
+ * nox_workspace_path() that both apply. Then an extract_dir
  * download of the same tree on both, whose nox_req_transfer() reports the
  * same, non-zero, bytes and entries, and the bytes an on_data download of
  * that tree delivers.
  */
 #include <sys/stat.h>
+
+#include <noxrunner/util.h>
 
 #include "local_util.h"
 #include "noxd_util.h"
@@ -153,6 +159,118 @@ static void check_rows(nox_client_t *local, nox_client_t *http) {
 }
 
 /*
+ * Sandbox paths: where each one lands below /workspace when it is accepted
+ * (the directory "test -d" finds afterwards, "" for /workspace itself), or
+ * NULL when both backends must refuse it with NOX_EINVAL.
+ */
+typedef struct {
+  const char *path;
+  const char *lands;
+} path_row_t;
+
+static const path_row_t paths[] = {
+    {"/workspace", ""},
+    {"/workspace/", ""},
+    {".", ""},
+    {"rel/dir", "rel/dir"},
+    {"./a/../b/", "b"},
+    {"//workspace//c//", "c"},
+    {"/workspace/d/./e/", "d/e"},
+    {"/workspace/x/../../workspace/f", "f"},
+    {"/../workspace/g", "g"},
+    {"../workspace/h", "h"},
+    {"/workspace/..dots", "..dots"},
+    {"/workspace/sp ace/%41", "sp ace/%41"},
+    {"", NULL},
+    {"/", NULL},
+    {"//", NULL},
+    {"..", NULL},
+    {"../..", NULL},
+    {"/workspace/..", NULL},
+    {"/workspace/../etc", NULL},
+    {"/workspace/./../tmp/", NULL},
+    {"a/../../..", NULL},
+    {"/workspacex", NULL},
+    {"../workspace2", NULL},
+    {"/etc/../workspace/../etc", NULL},
+};
+
+/* Both backends on one path as one op: the same answer, the expected one. */
+static void agree_on_path(nox_client_t *local, nox_client_t *http, op_t op,
+                          const char *path, int want) {
+  static const char *const what[] = {"exec", "upload", "", "download"};
+  row_t row = {what[op], op, SANDBOX, path, want};
+  outcome_t l, h;
+  run_row(local, &row, &l);
+  run_row(http, &row, &h);
+  if (l.r.status != want || h.r.status != want)
+    fprintf(stderr, "%s \"%.80s\": local %s \"%s\", noxd %s \"%s\"\n", what[op],
+            path, nox_err_name(l.r.status), l.r.msg, nox_err_name(h.r.status),
+            h.r.msg);
+  ASSERT_EQ(l.r.status, want);
+  ASSERT_EQ(h.r.status, want);
+  if (want == 0)
+    return;
+  ASSERT_EQ(h.http_status, 400);
+  /* The message names the path (its start: long ones are cut). */
+  char start[64];
+  snprintf(start, sizeof(start), "%s", path);
+  ASSERT(strstr(l.r.msg, start) != NULL);
+  ASSERT(strstr(h.r.msg, start) != NULL);
+}
+
+/* The upload of one path landed at lands on c's sandbox. */
+static void check_landed(nox_client_t *c, const char *lands) {
+  char script[700];
+  lt_res_t r;
+  snprintf(script, sizeof(script), "test -f './%s/a.txt'", lands);
+  lt_sh(c, SANDBOX, script, &r);
+  if (r.exit_code != 0)
+    fprintf(stderr, "no a.txt in \"%s\"\n", lands);
+  ASSERT_EQ(r.exit_code, 0);
+  lt_res_free(&r);
+}
+
+static void agree_on(nox_client_t *local, nox_client_t *http, const char *path,
+                     const char *lands) {
+  int want = lands != NULL ? 0 : NOX_EINVAL;
+  /* The exec makes the directory, the upload fills it, the download reads. */
+  agree_on_path(local, http, OP_EXEC, path, want);
+  agree_on_path(local, http, OP_UPLOAD, path, want);
+  agree_on_path(local, http, OP_DOWNLOAD, path, want);
+  if (lands != NULL) {
+    check_landed(local, lands);
+    check_landed(http, lands);
+  }
+}
+
+static void check_paths(nox_client_t *local, nox_client_t *http) {
+  for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+    agree_on(local, http, paths[i].path, paths[i].lands);
+
+  /*
+   * Long names: a component of 255 bytes (NAME_MAX) is a name like any
+   * other; one of 256 is refused as a bad name on both (not an I/O error),
+   * and so is a path past PATH_MAX made of names that are each fine.
+   */
+  char name[300], path[300], deep[5000];
+  memset(name, 'n', 255);
+  name[255] = '\0';
+  snprintf(path, sizeof(path), "/workspace/%s", name);
+  agree_on(local, http, path, name);
+  snprintf(path, sizeof(path), "/workspace/%sN", name);
+  agree_on(local, http, path, NULL);
+  size_t n = 0;
+  while (n + 101 < sizeof(deep)) { /* relative: "ddd.../ddd.../..." */
+    memset(deep + n, 'd', 100);
+    n += 100;
+    deep[n++] = '/';
+  }
+  deep[n] = '\0';
+  agree_on(local, http, deep, NULL);
+}
+
+/*
  * The same tree in both sandboxes, with the same times (the download's
  * headers carry them), so that both backends pack the same archive.
  */
@@ -216,8 +334,9 @@ static void check_extract(nox_client_t *local, nox_client_t *http,
   snprintf(hdir, sizeof(hdir), "%s/from-noxd", tmp);
   extract(local, ldir, &l);
   extract(http, hdir, &h);
-  fprintf(stderr, "extract_dir: local %llu bytes %llu entries, noxd %llu "
-                  "bytes %llu entries\n",
+  fprintf(stderr,
+          "extract_dir: local %llu bytes %llu entries, noxd %llu "
+          "bytes %llu entries\n",
           (unsigned long long)l.rep.bytes, (unsigned long long)l.rep.entries,
           (unsigned long long)h.rep.bytes, (unsigned long long)h.rep.entries);
   ASSERT_GT(l.rep.entries, 0);
@@ -298,6 +417,7 @@ int main(void) {
   ASSERT_EQ(lt_create(http, SANDBOX, 0, &r), 0);
 
   check_rows(local, http);
+  check_paths(local, http);
   check_extract(local, http, tmp);
   check_local_zeros(local, tmp);
 

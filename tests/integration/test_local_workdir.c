@@ -1,5 +1,6 @@
 /*
- * Paths name /workspace and what is below it; anything else, or anything
+ * Paths name /workspace and what is below it (relative ones from /workspace,
+ * by nox_workspace_path()); anything else, or anything
  * that resolves outside through ".." or a symlink, is refused with
  * NOX_EINVAL and a message saying so, never silently redirected. Applies to
  * exec's workdir, upload's dest and download's src, in each isolation mode.
@@ -54,7 +55,7 @@ static void run(uv_loop_t *loop, int isolation) {
 
   expect_refused(c, "/etc");
   expect_refused(c, "/");
-  expect_refused(c, "relative/dir");
+  expect_refused(c, "../etc");
   expect_refused(c, "/workspacex");
   expect_refused(c, "/workspace/..");
   expect_refused(c, "/workspace/../etc");
@@ -75,6 +76,8 @@ static void run(uv_loop_t *loop, int isolation) {
   expect_pwd(c, "/workspace/./a/../b", "/workspace/b");
   expect_pwd(c, "/workspace//c///d", "/workspace/c/d");
   expect_pwd(c, "/workspace/in-link", "/workspace/real/sub");
+  expect_pwd(c, "relative/dir", "/workspace/relative/dir");
+  expect_pwd(c, "/../workspace/e", "/workspace/e");
 
   /* The same rules for upload destinations and download sources. */
   ASSERT_EQ(lt_upload(c, "wd", "/tmp", &f, 1, NULL, 0, &r), NOX_EINVAL);

@@ -81,38 +81,22 @@ static void check_replacement(void) {
   }
 }
 
+/* The rule is the library's (test_public_util.c); the messages are noxd's. */
 static void check_paths(void) {
-  static const char *const good[][2] = {
-      {"/workspace", "/workspace"},
-      {"/workspace/", "/workspace"},
-      {"//workspace//x/", "/workspace/x"},
-      {"sub", "/workspace/sub"},
-      {".", "/workspace"},
-      {"./a/../b", "/workspace/b"},
-      {"/workspace/a/../../workspace/c", "/workspace/c"},
-      {"/../workspace", "/workspace"},
-      {"/workspace/..x", "/workspace/..x"},
-  };
-  static const char *const bad[] = {"",
-                                    "/",
-                                    "/etc",
-                                    "..",
-                                    "/workspace/..",
-                                    "/workspacex",
-                                    "../workspace2",
-                                    "a/../../.."};
   char err[256], *out;
 
-  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-    ASSERT_EQ(noxd_sandbox_path("p", good[i][0], &out, err, sizeof(err)), 0);
-    ASSERT_STR_EQ(out, good[i][1]);
-    free(out);
-  }
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    ASSERT_EQ(noxd_sandbox_path("dest", bad[i], &out, err, sizeof(err)), -1);
-    ASSERT(out == NULL);
-    ASSERT(strstr(err, "dest") != NULL);
-  }
+  ASSERT_EQ(noxd_sandbox_path("p", "sub/../x/", &out, err, sizeof(err)), 0);
+  ASSERT_STR_EQ(out, "/workspace/x");
+  nox_free(out);
+  ASSERT_EQ(
+      noxd_sandbox_path("dest", "/workspace/../etc", &out, err, sizeof(err)),
+      -1);
+  ASSERT(out == NULL);
+  ASSERT_STR_EQ(err, "dest \"/workspace/../etc\" is outside the sandbox "
+                     "(/workspace)");
+  ASSERT_EQ(noxd_sandbox_path("src", "", &out, err, sizeof(err)), -1);
+  ASSERT(out == NULL);
+  ASSERT_STR_EQ(err, "src must not be empty");
 }
 
 static void check_parse(void) {

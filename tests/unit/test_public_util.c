@@ -1,7 +1,8 @@
 /*
  * include/noxrunner/util.h through the shared library: the strict UTF-8 rule
  * (every case of RFC 3629 at the edges), validation of whole strings, and the
- * U+FFFD copy that every 1- and 2-byte input turns into valid UTF-8.
+ * U+FFFD copy that every 1- and 2-byte input turns into valid UTF-8; the
+ * /workspace path rule on a table of tricky paths.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,68 @@ static void check_sanitize(void) {
   }
 }
 
+static void check_workspace_path(void) {
+  static const char *const good[][2] = {
+      {"/workspace", "/workspace"},
+      {"/workspace/", "/workspace"},
+      {"//workspace//x/", "/workspace/x"},
+      {"sub", "/workspace/sub"},
+      {"sub//dir///", "/workspace/sub/dir"},
+      {".", "/workspace"},
+      {"./a/../b", "/workspace/b"},
+      {"/workspace/a/../../workspace/c", "/workspace/c"},
+      {"/../workspace", "/workspace"},
+      {"../workspace/d", "/workspace/d"},
+      {"/workspace/..x", "/workspace/..x"},
+      {"/workspace/.../y", "/workspace/.../y"},
+  };
+  static const char *const bad[] = {
+      "",
+      "/",
+      "//",
+      "/etc",
+      "..",
+      "../..",
+      "/workspace/..",
+      "/workspace/../etc",
+      "/workspacex",
+      "../workspace2",
+      "a/../../..",
+      "/etc/../workspace/..",
+  };
+  char *out;
+
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    ASSERT_EQ(nox_workspace_path(&out, good[i][0]), 0);
+    ASSERT_STR_EQ(out, good[i][1]);
+    /* The canonical form is its own. */
+    char *again;
+    ASSERT_EQ(nox_workspace_path(&again, out), 0);
+    ASSERT_STR_EQ(again, out);
+    nox_free(again);
+    nox_free(out);
+  }
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    out = (char *)"untouched";
+    ASSERT_EQ(nox_workspace_path(&out, bad[i]), NOX_EINVAL);
+    ASSERT(out == NULL);
+  }
+  ASSERT_EQ(nox_workspace_path(NULL, "/workspace"), NOX_EINVAL);
+  ASSERT_EQ(nox_workspace_path(&out, NULL), NOX_EINVAL);
+
+  /* Long names are names: no limit of its own. */
+  char long_path[5000];
+  memset(long_path, 'n', sizeof(long_path) - 1);
+  long_path[sizeof(long_path) - 1] = '\0';
+  ASSERT_EQ(nox_workspace_path(&out, long_path), 0);
+  ASSERT_UEQ(strlen(out), strlen(NOX_WORKSPACE) + 1 + sizeof(long_path) - 1);
+  nox_free(out);
+}
+
 int main(void) {
   check_char_len();
   check_valid();
   check_sanitize();
+  check_workspace_path();
   return 0;
 }

@@ -10,8 +10,6 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
-#include <noxrunner/util.h>
-
 #include "noxd.h"
 
 /*
@@ -143,9 +141,9 @@ int noxd_json_error(const char *msg, const char *code, char **out,
   ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
        gen_key(g, "error") == yajl_gen_status_ok &&
        gen_str(g, msg, strlen(msg)) == yajl_gen_status_ok &&
-       (code == NULL || (gen_key(g, "code") == yajl_gen_status_ok &&
-                         gen_str(g, code, strlen(code)) ==
-                             yajl_gen_status_ok)) &&
+       (code == NULL ||
+        (gen_key(g, "code") == yajl_gen_status_ok &&
+         gen_str(g, code, strlen(code)) == yajl_gen_status_ok)) &&
        yajl_gen_map_close(g) == yajl_gen_status_ok;
   return gen_finish(g, &o, ok, out, len);
 }
@@ -261,7 +259,7 @@ void noxd_exec_args_free(noxd_exec_args_t *a) {
       free(*e);
   free(a->env);
   free(a->argv);
-  free(a->workdir);
+  nox_free(a->workdir);
   if (a->tree != NULL)
     yajl_tree_free(a->tree);
   memset(a, 0, sizeof(*a));
@@ -360,7 +358,7 @@ int noxd_parse_exec(const char *body, size_t len, noxd_exec_args_t *out,
   if (parse_cmd(root, out, err, errlen) != 0 ||
       parse_env(root, out, err, errlen) != 0 ||
       get_str(root, "workdir", &workdir, err, errlen) != 0 ||
-      noxd_sandbox_path("workdir", workdir ? workdir : NOXD_WORKSPACE,
+      noxd_sandbox_path("workdir", workdir ? workdir : NOX_WORKSPACE,
                         &out->workdir, err, errlen) != 0 ||
       get_int(root, "timeoutSeconds", 1, NOXD_MAX_TIMEOUT_SECONDS,
               NOXD_DEFAULT_TIMEOUT_SECONDS, &timeout, err, errlen) != 0) {
@@ -407,60 +405,18 @@ int noxd_parse_create(const char *body, size_t len, noxd_create_args_t *out,
 }
 
 /* ------------------------------------------------------------------------ */
-/* Sandbox paths                                                            */
+/* Sandbox paths: the library's rule, with noxd's messages                  */
 /* ------------------------------------------------------------------------ */
 
 int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
                       size_t errlen) {
-  const size_t wl = strlen(NOXD_WORKSPACE);
-  size_t n = strlen(in), len = 0;
-  const char *p, *end;
-  char *res;
-
-  *out = NULL;
-  if (n == 0) {
-    snprintf(err, errlen, "%s must not be empty", what);
-    return -1;
-  }
-  /* The result is never longer than /workspace/ plus the input. */
-  res = malloc(wl + n + 2);
-  if (res == NULL) {
+  int rc = nox_workspace_path(out, in);
+  if (rc == NOX_ENOMEM)
     snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  if (in[0] != '/') {
-    memcpy(res, NOXD_WORKSPACE, wl);
-    len = wl;
-  }
-  for (p = in; *p != '\0'; p = end) {
-    size_t sl;
-    while (*p == '/')
-      p++;
-    end = p;
-    while (*end != '\0' && *end != '/')
-      end++;
-    sl = (size_t)(end - p);
-    if (sl == 0 || (sl == 1 && p[0] == '.'))
-      continue;
-    if (sl == 2 && p[0] == '.' && p[1] == '.') {
-      while (len > 0 && res[len - 1] != '/')
-        len--;
-      if (len > 0)
-        len--; /* the slash */
-      continue;
-    }
-    res[len++] = '/';
-    memcpy(res + len, p, sl);
-    len += sl;
-  }
-  res[len] = '\0';
-  if (strncmp(res, NOXD_WORKSPACE, wl) != 0 ||
-      (res[wl] != '\0' && res[wl] != '/')) {
+  else if (rc != 0 && in[0] == '\0')
+    snprintf(err, errlen, "%s must not be empty", what);
+  else if (rc != 0)
     snprintf(err, errlen, "%s \"%.200s\" is outside the sandbox (%s)", what, in,
-             NOXD_WORKSPACE);
-    free(res);
-    return -1;
-  }
-  *out = res;
-  return 0;
+             NOX_WORKSPACE);
+  return rc == 0 ? 0 : -1;
 }

@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <uv.h>
 #include <noxrunner.h>
+#include <noxrunner/util.h>
 
 #include "mhd_uv.h"
 
@@ -43,7 +44,6 @@
 #define NOXD_DEFAULT_MAX_OUTPUT ((size_t)1 << 20)
 #define NOXD_DEFAULT_TTL_SECONDS 900
 #define NOXD_DEFAULT_TIMEOUT_SECONDS 30
-#define NOXD_WORKSPACE "/workspace"
 
 typedef struct noxd_config {
   const char *listen;        /* "HOST:PORT" or "[V6]:PORT" */
@@ -215,9 +215,10 @@ int noxd_parse_create(const char *body, size_t len, noxd_create_args_t *out,
 void noxd_create_args_free(noxd_create_args_t *a);
 
 /*
- * Maps a sandbox path (workdir, dest, src) into /workspace: relative paths
- * are taken from /workspace, "." and ".." are resolved lexically, and a
- * result outside /workspace is refused. *out is malloc'd.
+ * Maps a sandbox path (workdir, dest, src) into /workspace with the
+ * library's rule, nox_workspace_path(): relative paths are taken from
+ * /workspace, "." and ".." are resolved lexically, and a result outside
+ * /workspace is refused, with a message naming what. *out: nox_free() it.
  */
 int noxd_sandbox_path(const char *what, const char *in, char **out, char *err,
                       size_t errlen);

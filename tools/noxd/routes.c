@@ -360,7 +360,7 @@ static int query_path(noxd_conn_t *c, const char *key, char **out) {
   size_t n;
   int rc;
 
-  v = strdup(raw != NULL ? raw : NOXD_WORKSPACE);
+  v = strdup(raw != NULL ? raw : NOX_WORKSPACE);
   if (v == NULL) {
     noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return -1;
@@ -472,7 +472,7 @@ static void start_upload(noxd_conn_t *c) {
   o.dest = dest;
   o.read = ul_read;
   rc = nox_upload(&c->req, c->srv->client, c->id, &o, on_upload, c);
-  free(dest);
+  nox_free(dest);
   if (rc != 0)
     reply_refused(c, rc);
 }
@@ -532,7 +532,7 @@ static void start_empty_upload(noxd_conn_t *c) {
   char *dest;
   if (query_path(c, "dest", &dest) != 0)
     return;
-  free(dest);
+  nox_free(dest);
   noxd_reply_error(c, MHD_HTTP_BAD_REQUEST,
                    "request body is empty: expected a tar or tar.gz "
                    "archive");
@@ -548,7 +548,7 @@ static void start_download(noxd_conn_t *c) {
   o.src = src;
   rc = nox_download(&c->req, c->srv->client, c->id, &o, on_download_data,
                     on_download, c);
-  free(src);
+  nox_free(src);
   if (rc != 0)
     reply_refused(c, rc);
 }
