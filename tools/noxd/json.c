@@ -12,6 +12,10 @@
 
 #include "noxd.h"
 
+/* ------------------------------------------------------------------------ */
+/* Generation                                                               */
+/* ------------------------------------------------------------------------ */
+
 /*
  * yajl_gen can only refuse invalid UTF-8 (yajl_gen_validate_utf8), and a
  * command's output is arbitrary bytes, so each invalid byte is replaced by
@@ -29,18 +33,33 @@ static yajl_gen_status gen_str(yajl_gen g, const char *s, size_t n) {
   return st;
 }
 
-static yajl_gen_status gen_key(yajl_gen g, const char *key) {
-  return yajl_gen_string(g, (const unsigned char *)key, strlen(key));
+/* One member, "key": value; each put_ is true when yajl took it. */
+static bool put_key(yajl_gen g, const char *key) {
+  return yajl_gen_string(g, (const unsigned char *)key, strlen(key)) ==
+         yajl_gen_status_ok;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Generation                                                               */
-/* ------------------------------------------------------------------------ */
+static bool put_str(yajl_gen g, const char *key, const char *s, size_t n) {
+  return put_key(g, key) && gen_str(g, s, n) == yajl_gen_status_ok;
+}
+
+/* A C string; NULL is "". */
+static bool put_cstr(yajl_gen g, const char *key, const char *s) {
+  return put_str(g, key, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+static bool put_int(yajl_gen g, const char *key, long long v) {
+  return put_key(g, key) && yajl_gen_integer(g, v) == yajl_gen_status_ok;
+}
+
+static bool put_bool(yajl_gen g, const char *key, int v) {
+  return put_key(g, key) && yajl_gen_bool(g, v) == yajl_gen_status_ok;
+}
 
 typedef struct {
   char *data;
   size_t len, cap;
-  int oom;
+  bool oom;
 } outbuf_t;
 
 static void out_print(void *ctx, const char *s, size_t n) {
@@ -49,12 +68,11 @@ static void out_print(void *ctx, const char *s, size_t n) {
     return;
   if (o->len + n + 1 > o->cap) {
     size_t cap = o->cap ? o->cap : 256;
-    char *p;
     while (cap < o->len + n + 1)
       cap *= 2;
-    p = realloc(o->data, cap);
+    char *p = realloc(o->data, cap);
     if (p == NULL) {
-      o->oom = 1;
+      o->oom = true;
       return;
     }
     o->data = p;
@@ -65,87 +83,67 @@ static void out_print(void *ctx, const char *s, size_t n) {
   o->data[o->len] = '\0';
 }
 
-static yajl_gen gen_new(outbuf_t *o) {
+/*
+ * One JSON object whose members fill puts, written straight into a buffer
+ * that becomes *out (malloc'd, NUL-terminated; MHD will own it). 0 or -1.
+ */
+static int gen_object(bool (*fill)(yajl_gen g, const void *arg),
+                      const void *arg, char **out, size_t *len) {
+  outbuf_t o = {NULL, 0, 0, false};
   yajl_gen g = yajl_gen_alloc(NULL);
-  memset(o, 0, sizeof(*o));
-  if (g != NULL)
-    yajl_gen_config(g, yajl_gen_print_callback, out_print, o);
-  return g;
-}
-
-static int gen_finish(yajl_gen g, outbuf_t *o, int ok, char **out,
-                      size_t *len) {
+  if (g == NULL)
+    return -1;
+  yajl_gen_config(g, yajl_gen_print_callback, out_print, &o);
+  bool ok = yajl_gen_map_open(g) == yajl_gen_status_ok && fill(g, arg) &&
+            yajl_gen_map_close(g) == yajl_gen_status_ok;
   yajl_gen_free(g);
-  if (!ok || o->oom || o->data == NULL) {
-    free(o->data);
+  if (!ok || o.oom || o.data == NULL) {
+    free(o.data);
     return -1;
   }
-  *out = o->data;
-  *len = o->len;
+  *out = o.data;
+  *len = o.len;
   return 0;
 }
 
-int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len) {
-  outbuf_t o;
-  yajl_gen g = gen_new(&o);
-  int ok;
+static bool fill_exec_result(yajl_gen g, const void *arg) {
+  const nox_exec_result_t *r = arg;
+  return put_int(g, "exitCode", r->exit_code) &&
+         put_str(g, "stdout", r->out ? r->out : "", r->out ? r->out_len : 0) &&
+         put_str(g, "stderr", r->err ? r->err : "", r->err ? r->err_len : 0) &&
+         put_int(g, "durationMs", r->duration_ms < 0 ? 0 : r->duration_ms) &&
+         put_bool(g, "stdoutTruncated", r->out_truncated) &&
+         put_bool(g, "stderrTruncated", r->err_truncated);
+}
 
-  if (g == NULL)
-    return -1;
-  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
-       gen_key(g, "exitCode") == yajl_gen_status_ok &&
-       yajl_gen_integer(g, r->exit_code) == yajl_gen_status_ok &&
-       gen_key(g, "stdout") == yajl_gen_status_ok &&
-       gen_str(g, r->out ? r->out : "", r->out ? r->out_len : 0) ==
-           yajl_gen_status_ok &&
-       gen_key(g, "stderr") == yajl_gen_status_ok &&
-       gen_str(g, r->err ? r->err : "", r->err ? r->err_len : 0) ==
-           yajl_gen_status_ok &&
-       gen_key(g, "durationMs") == yajl_gen_status_ok &&
-       yajl_gen_integer(g, r->duration_ms < 0 ? 0 : r->duration_ms) ==
-           yajl_gen_status_ok &&
-       gen_key(g, "stdoutTruncated") == yajl_gen_status_ok &&
-       yajl_gen_bool(g, r->out_truncated) == yajl_gen_status_ok &&
-       gen_key(g, "stderrTruncated") == yajl_gen_status_ok &&
-       yajl_gen_bool(g, r->err_truncated) == yajl_gen_status_ok &&
-       yajl_gen_map_close(g) == yajl_gen_status_ok;
-  return gen_finish(g, &o, ok, out, len);
+int noxd_json_exec_result(const nox_exec_result_t *r, char **out, size_t *len) {
+  return gen_object(fill_exec_result, r, out, len);
+}
+
+static bool fill_sandbox(yajl_gen g, const void *arg) {
+  const nox_sandbox_info_t *info = arg;
+  return put_cstr(g, "podName", info->pod_name) &&
+         put_cstr(g, "expiresAt", info->expires_at);
 }
 
 int noxd_json_sandbox(const nox_sandbox_info_t *info, char **out, size_t *len) {
-  outbuf_t o;
-  yajl_gen g = gen_new(&o);
-  const char *pod = info->pod_name ? info->pod_name : "";
-  const char *exp = info->expires_at ? info->expires_at : "";
-  int ok;
+  return gen_object(fill_sandbox, info, out, len);
+}
 
-  if (g == NULL)
-    return -1;
-  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
-       gen_key(g, "podName") == yajl_gen_status_ok &&
-       gen_str(g, pod, strlen(pod)) == yajl_gen_status_ok &&
-       gen_key(g, "expiresAt") == yajl_gen_status_ok &&
-       gen_str(g, exp, strlen(exp)) == yajl_gen_status_ok &&
-       yajl_gen_map_close(g) == yajl_gen_status_ok;
-  return gen_finish(g, &o, ok, out, len);
+typedef struct {
+  const char *msg, *code;
+} error_body_t;
+
+static bool fill_error(yajl_gen g, const void *arg) {
+  const error_body_t *e = arg;
+  return put_cstr(g, "error", e->msg) &&
+         (e->code == NULL || put_cstr(g, "code", e->code));
 }
 
 int noxd_json_error(const char *msg, const char *code, char **out,
                     size_t *len) {
-  outbuf_t o;
-  yajl_gen g = gen_new(&o);
-  int ok;
-
-  if (g == NULL)
-    return -1;
-  ok = yajl_gen_map_open(g) == yajl_gen_status_ok &&
-       gen_key(g, "error") == yajl_gen_status_ok &&
-       gen_str(g, msg, strlen(msg)) == yajl_gen_status_ok &&
-       (code == NULL ||
-        (gen_key(g, "code") == yajl_gen_status_ok &&
-         gen_str(g, code, strlen(code)) == yajl_gen_status_ok)) &&
-       yajl_gen_map_close(g) == yajl_gen_status_ok;
-  return gen_finish(g, &o, ok, out, len);
+  error_body_t e = {msg, code};
+  return gen_object(fill_error, &e, out, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -170,10 +168,6 @@ static int has_nul_escape(const char *s, size_t n) {
 
 static yajl_val parse_object(const char *body, size_t len, char *err,
                              size_t errlen) {
-  char ybuf[256];
-  yajl_val v;
-  char *nl;
-
   if (len == 0) {
     snprintf(err, errlen, "request body is empty: expected a JSON object");
     return NULL;
@@ -186,7 +180,6 @@ static yajl_val parse_object(const char *body, size_t len, char *err,
     snprintf(err, errlen, "strings must not contain \\u0000");
     return NULL;
   }
-  ybuf[0] = '\0';
   /* yajl_tree_parse wants a C string; body is (pointer, length). */
   char *text = malloc(len + 1);
   if (text == NULL) {
@@ -195,11 +188,12 @@ static yajl_val parse_object(const char *body, size_t len, char *err,
   }
   memcpy(text, body, len);
   text[len] = '\0';
-  v = yajl_tree_parse(text, ybuf, sizeof(ybuf));
+  char ybuf[256] = "";
+  yajl_val v = yajl_tree_parse(text, ybuf, sizeof(ybuf));
   free(text);
   if (v == NULL) {
     /* yajl's message goes on with an excerpt and a caret; keep line one. */
-    nl = strchr(ybuf, '\n');
+    char *nl = strchr(ybuf, '\n');
     if (nl != NULL)
       *nl = '\0';
     snprintf(err, errlen, "malformed JSON: %s", ybuf[0] ? ybuf : "parse error");
@@ -268,8 +262,6 @@ void noxd_exec_args_free(noxd_exec_args_t *a) {
 static int parse_cmd(yajl_val root, noxd_exec_args_t *a, char *err,
                      size_t errlen) {
   yajl_val cmd = member(root, "cmd");
-  size_t n;
-
   if (cmd == NULL) {
     snprintf(err, errlen, "cmd is required");
     return -1;
@@ -278,7 +270,7 @@ static int parse_cmd(yajl_val root, noxd_exec_args_t *a, char *err,
     snprintf(err, errlen, "cmd must be an array of strings");
     return -1;
   }
-  n = cmd->u.array.len;
+  size_t n = cmd->u.array.len;
   if (n == 0) {
     snprintf(err, errlen, "cmd must not be empty");
     return -1;
@@ -306,15 +298,13 @@ static int parse_cmd(yajl_val root, noxd_exec_args_t *a, char *err,
 static int parse_env(yajl_val root, noxd_exec_args_t *a, char *err,
                      size_t errlen) {
   yajl_val env = member(root, "env");
-  size_t n;
-
   if (env == NULL)
     return 0;
   if (!YAJL_IS_OBJECT(env)) {
     snprintf(err, errlen, "env must be an object of strings");
     return -1;
   }
-  n = env->u.object.len;
+  size_t n = env->u.object.len;
   a->env = calloc(n + 1, sizeof(*a->env));
   if (a->env == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -323,7 +313,7 @@ static int parse_env(yajl_val root, noxd_exec_args_t *a, char *err,
   for (size_t i = 0; i < n; i++) {
     const char *k = env->u.object.keys[i];
     yajl_val v = env->u.object.values[i];
-    size_t kl = strlen(k), vl;
+    size_t kl = strlen(k);
     if (kl == 0 || strchr(k, '=') != NULL) {
       snprintf(err, errlen, "env names must be non-empty and without '='");
       return -1;
@@ -332,7 +322,7 @@ static int parse_env(yajl_val root, noxd_exec_args_t *a, char *err,
       snprintf(err, errlen, "env[\"%.64s\"] must be a string", k);
       return -1;
     }
-    vl = strlen(v->u.string);
+    size_t vl = strlen(v->u.string);
     a->env[i] = malloc(kl + vl + 2);
     if (a->env[i] == NULL) {
       snprintf(err, errlen, "out of memory");
@@ -347,14 +337,13 @@ static int parse_env(yajl_val root, noxd_exec_args_t *a, char *err,
 
 int noxd_parse_exec(const char *body, size_t len, noxd_exec_args_t *out,
                     char *err, size_t errlen) {
-  yajl_val root = parse_object(body, len, err, errlen);
-  const char *workdir;
-  long long timeout;
-
   memset(out, 0, sizeof(*out));
+  yajl_val root = parse_object(body, len, err, errlen);
   if (root == NULL)
     return -1;
   out->tree = root;
+  const char *workdir;
+  long long timeout;
   if (parse_cmd(root, out, err, errlen) != 0 ||
       parse_env(root, out, err, errlen) != 0 ||
       get_str(root, "workdir", &workdir, err, errlen) != 0 ||
@@ -377,19 +366,17 @@ void noxd_create_args_free(noxd_create_args_t *a) {
 
 int noxd_parse_create(const char *body, size_t len, noxd_create_args_t *out,
                       char *err, size_t errlen) {
-  yajl_val root;
-  long long ttl;
-
   memset(out, 0, sizeof(*out));
   /* A bare PUT is a request for the defaults. */
   if (len == 0) {
     out->ttl_seconds = NOXD_DEFAULT_TTL_SECONDS;
     return 0;
   }
-  root = parse_object(body, len, err, errlen);
+  yajl_val root = parse_object(body, len, err, errlen);
   if (root == NULL)
     return -1;
   out->tree = root;
+  long long ttl;
   if (get_int(root, "ttlSeconds", 1, NOXD_MAX_TTL_SECONDS,
               NOXD_DEFAULT_TTL_SECONDS, &ttl, err, errlen) != 0 ||
       get_str(root, "image", &out->image, err, errlen) != 0 ||

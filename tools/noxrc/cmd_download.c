@@ -225,14 +225,9 @@ int noxrc_cmd_download(noxrc_t *rc, int argc, char **argv) {
            (isatty(STDOUT_FILENO) || noxrc_g.json))
     err = noxrc_usage_error("download", "where to? give --output FILE.tar.gz "
                                         "or --extract DIR");
-  if (err == 0)
-    err = noxrc_connect(rc);
-  if (err != 0) {
-    noxrc_strv_free(&pos);
+  err = noxrc_connect_session(rc, err, &pos);
+  if (err != 0)
     return err;
-  }
-  rc->session = pos.v[0];
-  noxrc_strv_free(&pos);
   if (o.extract == NULL) {
     err = download_raw(rc);
     return err != 0 ? err : NOXRC_RUNNING;

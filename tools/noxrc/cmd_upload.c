@@ -319,15 +319,11 @@ int noxrc_cmd_upload(noxrc_t *rc, int argc, char **argv) {
   up.count_only = o.dir != NULL;
   if (err == 0)
     err = collect((const char *const *)pos.v + 1, pos.n - 1);
-  if (err == 0)
-    err = noxrc_connect(rc);
+  err = noxrc_connect_session(rc, err, &pos);
   if (err != 0) {
-    noxrc_strv_free(&pos);
     upfiles_free();
     return err;
   }
-  rc->session = pos.v[0];
-  noxrc_strv_free(&pos);
   uo.dest = o.dest;
   uo.progress = on_up_progress;
   noxrc_progress_init(&up.progress, "upload", 0);

@@ -88,6 +88,15 @@ int noxrc_connect(noxrc_t *rc) {
   return 0;
 }
 
+int noxrc_connect_session(noxrc_t *rc, int err, noxrc_strv_t *pos) {
+  if (err == 0)
+    err = noxrc_connect(rc);
+  if (err == 0)
+    rc->session = pos->v[0];
+  noxrc_strv_free(pos);
+  return err;
+}
+
 void noxrc_finish(noxrc_t *rc, int exit_code) {
   if (rc->finished)
     return;

@@ -117,6 +117,12 @@ struct noxrc_s {
 
 /* Creates the client and the Ctrl-C handler. Returns 0 or an exit code. */
 int noxrc_connect(noxrc_t *rc);
+/*
+ * The end of a command's argument checks, err their outcome: when 0,
+ * connects and takes pos->v[0] (a word of argv) as rc->session. Frees pos
+ * either way. Returns 0 or an exit code.
+ */
+int noxrc_connect_session(noxrc_t *rc, int err, noxrc_strv_t *pos);
 /* Sets the exit code and closes the client; uv_run() then returns. */
 void noxrc_finish(noxrc_t *rc, int exit_code);
 /* The base URL in use, for messages. */

@@ -312,14 +312,9 @@ int noxrc_cmd_shell(noxrc_t *rc, int argc, char **argv) {
 
   if (err == 0)
     err = noxrc_args_ids("shell", &pos, 1);
-  if (err == 0)
-    err = noxrc_connect(rc);
-  if (err != 0) {
-    noxrc_strv_free(&pos);
+  err = noxrc_connect_session(rc, err, &pos);
+  if (err != 0)
     return err;
-  }
-  rc->session = pos.v[0];
-  noxrc_strv_free(&pos);
   sh.rc = rc;
   sh.tty = isatty(STDIN_FILENO);
   if (sh.tty && uv_poll_init(&rc->loop, &sh.poll, STDIN_FILENO) != 0) {
