@@ -20,12 +20,11 @@
 /* body is malloc'd and becomes MHD's; NULL for an empty body. */
 void noxd_reply(noxd_conn_t *c, unsigned status, const char *content_type,
                 char *body, size_t len) {
-  struct MHD_Response *r;
-
   if (c->resp != NULL || c->peer_gone) { /* the first answer wins */
     free(body);
     return;
   }
+  struct MHD_Response *r;
   if (body != NULL) {
     r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL)
@@ -51,7 +50,6 @@ static void reply_json_error(noxd_conn_t *c, unsigned status, const char *msg,
                              const char *code) {
   char *body;
   size_t len;
-
   if (noxd_json_error(msg, code, &body, &len) != 0)
     noxd_reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, 0);
   else
@@ -61,7 +59,6 @@ static void reply_json_error(noxd_conn_t *c, unsigned status, const char *msg,
 void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
   char msg[512];
   va_list ap;
-
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
@@ -70,7 +67,6 @@ void noxd_reply_error(noxd_conn_t *c, unsigned status, const char *fmt, ...) {
 
 void noxd_reply_nox_error(noxd_conn_t *c, int err, const char *msg) {
   char text[512];
-
   snprintf(text, sizeof(text), "%s", msg);
   reply_json_error(c, noxd_status_for(err), text, nox_err_name(err));
 }
@@ -123,10 +119,9 @@ static void peer_left(noxd_conn_t *c) {
 static void on_peer(uv_poll_t *p, int status, int events) {
   peer_watch_t *w = p->data;
   uv_os_fd_t fd;
-  char byte;
-
   if (status == 0 && !(events & UV_DISCONNECT) &&
       uv_fileno((uv_handle_t *)p, &fd) == 0) {
+    char byte;
     ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
       uv_poll_start(p, UV_DISCONNECT, on_peer); /* no busy loop on them */
@@ -141,11 +136,9 @@ static void on_peer(uv_poll_t *p, int status, int events) {
 static void watch_peer(noxd_conn_t *c) {
   const union MHD_ConnectionInfo *i =
       MHD_get_connection_info(c->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-  peer_watch_t *w;
-
   if (i == NULL || c->peer_watch != NULL)
     return;
-  w = calloc(1, sizeof(*w));
+  peer_watch_t *w = calloc(1, sizeof(*w));
   if (w == NULL)
     return; /* unwatched: the command runs to its end, as before */
   if (uv_poll_init(c->srv->loop, &w->poll, i->connect_fd) != 0) {
@@ -316,12 +309,10 @@ static bool token_matches(const noxd_server_t *s, const char *h) {
 }
 
 static bool authorized(noxd_conn_t *c) {
-  const char *h;
-
   if (c->srv->token == NULL)
     return true;
-  h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
-                                  MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_AUTHORIZATION);
   if (h == NULL || strncasecmp(h, "Bearer", 6) != 0 ||
       (h[6] != ' ' && h[6] != '\t'))
     return false;
@@ -335,13 +326,11 @@ static bool authorized(noxd_conn_t *c) {
 static long long content_length(noxd_conn_t *c) {
   const char *h = MHD_lookup_connection_value(c->mhd, MHD_HEADER_KIND,
                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
-  char *end;
-  unsigned long long v;
-
   if (h == NULL)
     return -1;
+  char *end;
   errno = 0;
-  v = strtoull(h, &end, 10);
+  unsigned long long v = strtoull(h, &end, 10);
   if (errno != 0 || end == h || *end != '\0' || v > (1ull << 62))
     return -1;
   return (long long)v;
@@ -391,7 +380,6 @@ static bool begin(noxd_conn_t *c, const char *url) {
 
 static void take_body(noxd_conn_t *c, const char *data, size_t n) {
   size_t max = c->srv->max_body;
-
   if (c->resp != NULL)
     return; /* answered already: drain */
   if (n > max - c->body_len) {
@@ -404,12 +392,11 @@ static void take_body(noxd_conn_t *c, const char *data, size_t n) {
   }
   if (c->body_len + n + 1 > c->body_cap) {
     size_t cap = c->body_cap ? c->body_cap : 4096;
-    char *p;
     while (cap < c->body_len + n + 1)
       cap *= 2;
     if (cap > max + 1)
       cap = max + 1;
-    p = realloc(c->body, cap);
+    char *p = realloc(c->body, cap);
     if (p == NULL) {
       noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
       return;
@@ -423,9 +410,7 @@ static void take_body(noxd_conn_t *c, const char *data, size_t n) {
 }
 
 static enum MHD_Result queue(noxd_conn_t *c) {
-  enum MHD_Result r;
-
-  r = MHD_queue_response(c->mhd, c->resp_status, c->resp);
+  enum MHD_Result r = MHD_queue_response(c->mhd, c->resp_status, c->resp);
   MHD_destroy_response(c->resp);
   c->resp = NULL;
   c->status = c->resp_status;
@@ -519,10 +504,9 @@ static void log_request(const noxd_conn_t *c,
   double ms = (double)(uv_hrtime() - c->start_ns) / 1e6;
   /* Ended without an answer because its client left while it waited. */
   const char *why = c->peer_gone ? "client went away" : termination_name(toe);
+  /* The raw path is the client's: keep the log line one printable line. */
   char path[256];
   size_t i;
-
-  /* The raw path is the client's: keep the log line one printable line. */
   for (i = 0; c->path[i] != '\0' && i + 1 < sizeof(path); i++) {
     unsigned char ch = (unsigned char)c->path[i];
     path[i] = (ch < 0x20 || ch >= 0x7F) ? '?' : (char)ch;

@@ -43,11 +43,10 @@ static bool seg_is(seg_t s, const char *lit) {
 
 /* Splits the raw path at '/'; -1 if it is not absolute or too deep. */
 static int split(const char *url, seg_t *seg) {
-  int n = 0;
   const char *p = url;
-
   if (*p != '/')
     return -1;
+  int n = 0;
   while (*p == '/') {
     const char *start = ++p;
     while (*p != '\0' && *p != '/')
@@ -67,8 +66,6 @@ static bool method_is(const noxd_conn_t *c, const char *m) {
 
 /* Percent-decodes the id segment; the caller answers 400 on failure. */
 static const char *decode_id(noxd_conn_t *c, seg_t s) {
-  size_t n;
-
   if (s.n == 0)
     return "sandbox id must not be empty";
   c->id = malloc(s.n + 1);
@@ -76,7 +73,7 @@ static const char *decode_id(noxd_conn_t *c, seg_t s) {
     return "out of memory";
   memcpy(c->id, s.p, s.n);
   c->id[s.n] = '\0';
-  n = MHD_http_unescape(c->id);
+  size_t n = MHD_http_unescape(c->id);
   if (n != strlen(c->id))
     return "sandbox id must not contain a NUL byte";
   if (n == 0)
@@ -89,7 +86,6 @@ static const char *decode_id(noxd_conn_t *c, seg_t s) {
 void noxd_route(noxd_conn_t *c, const char *url, bool authorized) {
   seg_t seg[MAX_SEGMENTS];
   int n = split(url, seg);
-  const char *bad;
 
   if (n == 1 && seg_is(seg[0], "healthz")) {
     c->allow = "GET, HEAD";
@@ -136,7 +132,10 @@ void noxd_route(noxd_conn_t *c, const char *url, bool authorized) {
                      c->allow);
     return;
   }
-  if (c->op != NOXD_OP_HEALTH && (bad = decode_id(c, seg[2])) != NULL)
+  if (c->op == NOXD_OP_HEALTH)
+    return;
+  const char *bad = decode_id(c, seg[2]);
+  if (bad != NULL)
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", bad);
 }
 
@@ -355,24 +354,20 @@ static void on_download(nox_req_t *req, int status) {
 static int query_path(noxd_conn_t *c, const char *key, char **out) {
   const char *raw =
       MHD_lookup_connection_value(c->mhd, MHD_GET_ARGUMENT_KIND, key);
-  char err[320];
-  char *v;
-  size_t n;
-  int rc;
-
-  v = strdup(raw != NULL ? raw : NOX_WORKSPACE);
+  char *v = strdup(raw != NULL ? raw : NOX_WORKSPACE);
   if (v == NULL) {
     noxd_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return -1;
   }
-  n = MHD_http_unescape(v);
+  size_t n = MHD_http_unescape(v);
   if (n != strlen(v)) {
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s must not contain a NUL byte",
                      key);
     free(v);
     return -1;
   }
-  rc = noxd_sandbox_path(key, v, out, err, sizeof(err));
+  char err[320];
+  int rc = noxd_sandbox_path(key, v, out, err, sizeof(err));
   free(v);
   if (rc != 0)
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
@@ -380,32 +375,25 @@ static int query_path(noxd_conn_t *c, const char *key, char **out) {
 }
 
 static void start_create(noxd_conn_t *c) {
-  nox_create_options_t o = NOX_CREATE_OPTIONS_INIT;
   noxd_create_args_t a;
   char err[320];
-  int rc;
-
   if (noxd_parse_create(c->body, c->body_len, &a, err, sizeof(err)) != 0) {
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
     return;
   }
+  nox_create_options_t o = NOX_CREATE_OPTIONS_INIT;
   o.ttl_seconds = a.ttl_seconds;
   o.image = a.image;
   o.cpu_limit = a.cpu_limit;
   o.memory_limit = a.memory_limit;
   o.ephemeral_storage_limit = a.storage_limit;
-  rc = nox_create(NULL, c->srv->client, c->id, &o, on_create, c);
+  int rc = nox_create(NULL, c->srv->client, c->id, &o, on_create, c);
   noxd_create_args_free(&a);
   if (rc != 0)
     reply_refused(c, rc);
 }
 
 static void start_exec(noxd_conn_t *c) {
-  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
-  noxd_exec_args_t a;
-  char err[320];
-  int rc;
-
   if (c->srv->execs >= c->srv->max_execs) {
     /* The server's cap, not the sandbox's state: come back in a second. */
     noxd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -416,14 +404,17 @@ static void start_exec(noxd_conn_t *c) {
                               NOXD_RETRY_AFTER_EXECS);
     return;
   }
+  noxd_exec_args_t a;
+  char err[320];
   if (noxd_parse_exec(c->body, c->body_len, &a, err, sizeof(err)) != 0) {
     noxd_reply_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
     return;
   }
+  nox_exec_options_t o = NOX_EXEC_OPTIONS_INIT;
   o.workdir = a.workdir;
   o.env = (const char *const *)a.env;
   o.timeout_seconds = a.timeout_seconds;
-  rc = nox_exec(&c->waiting, c->srv->client, c->id, a.argv, &o, on_exec, c);
+  int rc = nox_exec(&c->waiting, c->srv->client, c->id, a.argv, &o, on_exec, c);
   noxd_exec_args_free(&a);
   if (rc != 0) {
     c->waiting = NULL;
@@ -462,16 +453,14 @@ static int ul_read(nox_req_t *req, char *buf, size_t cap, size_t *nread) {
 }
 
 static void start_upload(noxd_conn_t *c) {
-  nox_upload_options_t o = NOX_UPLOAD_OPTIONS_INIT;
-  char *dest;
-  int rc;
-
   c->ul_started = true;
+  char *dest;
   if (query_path(c, "dest", &dest) != 0)
     return;
+  nox_upload_options_t o = NOX_UPLOAD_OPTIONS_INIT;
   o.dest = dest;
   o.read = ul_read;
-  rc = nox_upload(&c->req, c->srv->client, c->id, &o, on_upload, c);
+  int rc = nox_upload(&c->req, c->srv->client, c->id, &o, on_upload, c);
   nox_free(dest);
   if (rc != 0)
     reply_refused(c, rc);
@@ -539,15 +528,13 @@ static void start_empty_upload(noxd_conn_t *c) {
 }
 
 static void start_download(noxd_conn_t *c) {
-  nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
   char *src;
-  int rc;
-
   if (query_path(c, "src", &src) != 0)
     return;
+  nox_download_options_t o = NOX_DOWNLOAD_OPTIONS_INIT;
   o.src = src;
-  rc = nox_download(&c->req, c->srv->client, c->id, &o, on_download_data,
-                    on_download, c);
+  int rc = nox_download(&c->req, c->srv->client, c->id, &o, on_download_data,
+                        on_download, c);
   nox_free(src);
   if (rc != 0)
     reply_refused(c, rc);

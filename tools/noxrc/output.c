@@ -131,17 +131,15 @@ static const char *hint(int status) {
 int noxrc_report_error(noxrc_t *rc, const char *what, nox_req_t *req,
                        int status) {
   const nox_error_t *e = req != NULL ? nox_req_error(req) : NULL;
-  const char *detail;
-  char why[512];
-
   /* Refused at once: the client says which argument broke which rule. */
   if (req == NULL && rc->client != NULL) {
     e = nox_client_last_error(rc->client);
     if (e != NULL && e->code != status)
       e = NULL;
   }
-  detail = e != NULL && e->message[0] != '\0' ? e->message : NULL;
+  const char *detail = e != NULL && e->message[0] != '\0' ? e->message : NULL;
   const char *h = hint(status);
+  char why[512];
 
   if (rc->interrupted || status == NOX_ECANCELED) {
     if (!noxrc_g.json)
@@ -317,10 +315,9 @@ void noxrc_json_null(noxrc_json_t *j, const char *k) {
 }
 
 void noxrc_json_end(noxrc_json_t *j) {
+  yajl_gen_map_close(j->g);
   const unsigned char *out;
   size_t len;
-
-  yajl_gen_map_close(j->g);
   yajl_gen_get_buf(j->g, &out, &len);
   fwrite(out, 1, len, stdout);
   fputc('\n', stdout);
@@ -346,7 +343,6 @@ void noxrc_progress_init(noxrc_progress_t *p, const char *label,
 
 static void draw(noxrc_progress_t *p, uint64_t now) {
   char line[256];
-
   noxrc_progress_format(line, sizeof(line), p->label, p->bytes, p->total,
                         (double)(now - p->start_ns) / 1e9);
   if (err_tty)
