@@ -54,9 +54,7 @@ static struct {
 } up;
 
 static void upfiles_free(void) {
-  size_t i;
-
-  for (i = 0; up.v != NULL && i < up.n; i++) {
+  for (size_t i = 0; up.v != NULL && i < up.n; i++) {
     free(up.v[i].name);
     free(up.v[i].from);
     free(up.v[i].data);
@@ -91,8 +89,6 @@ static int read_file(const char *path, char **data, size_t *len) {
 }
 
 static int add_file(const char *name, const char *from, const struct stat *st) {
-  upfile_t *f;
-
   if (up.n == up.cap && !up.count_only) {
     size_t cap = up.cap != 0 ? up.cap * 2 : 16;
     upfile_t *v = realloc(up.v, cap * sizeof(*v));
@@ -107,7 +103,7 @@ static int add_file(const char *name, const char *from, const struct stat *st) {
     up.bytes += (uint64_t)st->st_size;
     return 0;
   }
-  f = &up.v[up.n];
+  upfile_t *f = &up.v[up.n];
   memset(f, 0, sizeof(*f));
   f->name = strdup(name);
   f->from = strdup(from);
@@ -254,8 +250,6 @@ static void on_up_progress(nox_req_t *req, const nox_progress_t *p) {
 static void on_uploaded(nox_req_t *req, int status) {
   noxrc_t *rc = nox_req_data(req);
   const char *dest = o.dest != NULL ? o.dest : "/workspace";
-  char size[32];
-
   rc->current = NULL;
   noxrc_progress_done(&up.progress, status == 0);
   if (status != 0) {
@@ -263,6 +257,7 @@ static void on_uploaded(nox_req_t *req, int status) {
     noxrc_finish(rc, noxrc_report_error(rc, "upload", req, status));
     return;
   }
+  char size[32];
   noxrc_format_bytes(size, sizeof(size), (double)up.bytes);
   noxrc_ok("uploaded %zu file%s (%s) to %s:%s", up.n, up.n == 1 ? "" : "s",
            size, rc->session, dest);
@@ -282,12 +277,9 @@ static void on_uploaded(nox_req_t *req, int status) {
 /* Uploads up.v, the files read into memory. */
 static int upload_files(noxrc_t *rc, nox_upload_options_t *uo) {
   nox_file_t *files = calloc(up.n + 1, sizeof(*files));
-  size_t i;
-  int err;
-
   if (files == NULL)
     return NOX_ENOMEM;
-  for (i = 0; i < up.n; i++) {
+  for (size_t i = 0; i < up.n; i++) {
     files[i].path = up.v[i].name;
     files[i].data = up.v[i].data;
     files[i].len = up.v[i].len;
@@ -297,7 +289,8 @@ static int upload_files(noxrc_t *rc, nox_upload_options_t *uo) {
   }
   uo->files = files;
   uo->nfiles = up.n;
-  err = nox_upload(&rc->current, rc->client, rc->session, uo, on_uploaded, rc);
+  int err =
+      nox_upload(&rc->current, rc->client, rc->session, uo, on_uploaded, rc);
   free(files);
   return err;
 }

@@ -51,8 +51,6 @@ static void on_sigint(uv_signal_t *h, int signum) {
 int noxrc_connect(noxrc_t *rc) {
   nox_client_options_t opts = NOX_CLIENT_OPTIONS_INIT;
   const char *token = noxrc_g.token;
-  int err;
-
   if (token == NULL)
     token = getenv("NOXRUNNER_TOKEN");
   opts.base_url = noxrc_base_url();
@@ -70,7 +68,7 @@ int noxrc_connect(noxrc_t *rc) {
     opts.exec_grace_ms = ms;
   }
   opts.user_agent = "noxrc/" NOX_VERSION_STRING;
-  err = nox_client_new(&rc->client, &rc->loop, &opts);
+  int err = nox_client_new(&rc->client, &rc->loop, &opts);
   if (err != 0) {
     if (err == NOX_EUNSUPPORTED || err == NOX_EINVAL)
       return noxrc_usage_error(NULL,
@@ -111,13 +109,10 @@ void noxrc_finish(noxrc_t *rc, int exit_code) {
 
 int main(int argc, char **argv) {
   noxrc_t rc;
-  const command_t *c;
-  int next = 0;
-  int code;
-
   memset(&rc, 0, sizeof(rc));
   noxrc_output_init();
-  code = noxrc_args_global(argc - 1, argv + 1, &next);
+  int next = 0;
+  int code = noxrc_args_global(argc - 1, argv + 1, &next);
   if (code != 0)
     return code;
   next++;
@@ -134,6 +129,7 @@ int main(int argc, char **argv) {
     noxrc_args_global_help(stderr);
     return NOXRC_EXIT_USAGE;
   }
+  const command_t *c;
   for (c = commands; c->name != NULL; c++)
     if (strcmp(c->name, argv[next]) == 0)
       break;

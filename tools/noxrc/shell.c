@@ -238,7 +238,6 @@ static int run(char *line) {
   size_t wlen = strcspn(word, " \t");
   char *rest = word + wlen + strspn(word + wlen, " \t");
   int err;
-
   eo.workdir = sh.cwd;
   eo.timeout_seconds = o.timeout_s;
   if (wlen == 2 && strncmp(word, "cd", 2) == 0) {
@@ -274,15 +273,13 @@ static int run(char *line) {
 }
 
 static void on_line(char *line) {
-  char *word;
-
   if (line == NULL) {
     if (sh.tty)
       fputs("\n", stdout);
     quit();
     return;
   }
-  word = line + strspn(line, " \t");
+  char *word = line + strspn(line, " \t");
   if (word[0] == '\0') {
     free(line);
     return;
