@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "noxrunner.h"
+#include "noxrunner/util.h"
 #include "buf.h"
 #include "list.h"
 
@@ -316,7 +317,6 @@ void nox__client_backend_closed(nox_client_t *c);
 
 /* A uniform random number in [0, 1) from the client's generator. */
 double nox__client_random(nox_client_t *c);
-
 
 /* strdup that returns NULL for NULL. */
 char *nox__strdup(const char *s);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "noxrunner/util.h"
 #include "tar/tar.h"
 
 /* Most bytes of a caller's string quoted in a message. */
